@@ -1,0 +1,79 @@
+"""Capability names, and applying the five sets of process.capabilities."""
+
+from . import linux
+
+# include/uapi/linux/capability.h
+NAMES = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+)
+NUMBERS = {n: i for i, n in enumerate(NAMES)}
+
+
+def last_cap():
+    """Highest capability the running kernel knows (probe the bounding set)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+            return int(f.read())
+    except OSError:
+        return len(NAMES) - 1
+
+
+def to_mask(names, warn=None, what="capabilities"):
+    """Bit mask of the known names; unknown ones are warned about and skipped.
+
+    runtime-spec v1.3 config.md: a runtime MUST NOT fail on unknown
+    capabilities, it SHOULD log a warning.
+    """
+    mask = 0
+    top = last_cap()
+    for n in names:
+        num = NUMBERS.get(n)
+        if num is None or num > top:
+            if warn:
+                warn(f"unknown capability {n!r} in {what}, ignored")
+            continue
+        mask |= 1 << num
+    return mask
+
+
+class CapSets:
+    """The five masks, resolved once in the parent (warnings go to its log)."""
+
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+    def __init__(self, caps, warn=None):
+        for s in self.__slots__:
+            names = getattr(caps, s) if caps is not None else ()
+            setattr(self, s, to_mask(names, warn, f"capabilities.{s}"))
+
+
+def drop_bounding(sets):
+    """Drop from the bounding set what the config does not list (before setuid)."""
+    top = last_cap()
+    for cap in range(top + 1):
+        if not sets.bounding & (1 << cap) and linux.capbset_read(cap):
+            linux.capbset_drop(cap)
+
+
+def apply(sets):
+    """Effective/permitted/inheritable, then ambient.
+
+    The kernel only lets a capability into the ambient set if it is both
+    permitted and inheritable; runc's own default spec lists ambient caps
+    without inheritable ones, and runc (through gocapability) ignores the
+    refusal. So do we: the ambient set is what the other sets allow.
+    """
+    linux.capset(sets.effective, sets.permitted, sets.inheritable)
+    linux.ambient_clear()
+    allowed = sets.ambient & sets.permitted & sets.inheritable
+    for cap in range(last_cap() + 1):
+        if allowed & (1 << cap):
+            linux.ambient_raise(cap)

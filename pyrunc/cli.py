@@ -1,0 +1,437 @@
+"""The command line: runc's commands, flags, outputs and exit codes.
+
+Parsing follows urfave/cli v1 as runc uses it: global flags before the
+command; command flags anywhere among the arguments (`create ID --bundle B`
+works) unless the command keeps its arguments verbatim; `-flag` and
+`--flag`, `--flag value` and `--flag=value`; `--` ends flags.
+
+argparse is not used: importing it costs ~6 ms and `pyrunc state` has a
+budget of about 10 ms in total. Heavy modules are imported inside the
+commands that need them, never at the top of this file.
+"""
+
+import os
+import sys
+
+from . import OCI_VERSION, __version__
+from .errors import PyruncError, UsageError
+from .log import Log
+
+NAME = "pyrunc"
+
+
+class Flag:
+    __slots__ = ("name", "aliases", "kind", "default", "help", "hidden")
+
+    def __init__(self, name, kind="string", aliases=(), default=None, help="", hidden=False):
+        self.name = name
+        self.aliases = aliases
+        self.kind = kind  # "bool", "string", "int", "list"
+        self.default = default if default is not None else (False if kind == "bool" else
+                                                           [] if kind == "list" else None)
+        self.help = help
+        self.hidden = hidden
+
+
+GLOBAL_FLAGS = (
+    Flag("debug", "bool", help="enable debug logging (each kernel-facing step with its duration)"),
+    Flag("log", help="set the log file to write pyrunc logs to (default is '/dev/stderr')"),
+    Flag("log-format", default="text", help="set the log format ('text' (default), or 'json')"),
+    Flag("root", default="/run/pyrunc", help="root directory for storage of container state (this should be located in tmpfs)"),
+    Flag("criu", default="criu", help="path to the criu binary used for checkpoint and restore"),
+    Flag("systemd-cgroup", "bool", help='enable systemd cgroup support, expects cgroupsPath to be of form "slice:prefix:name"'),
+    Flag("rootless", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')"),
+    Flag("help", "bool", ("h",), help="show help"),
+    Flag("version", "bool", ("v",), help="print the version"),
+)
+
+_CREATE_FLAGS = (
+    Flag("bundle", aliases=("b",), help="path to the root of the bundle directory, defaults to the current directory"),
+    Flag("console-socket", help="path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+    Flag("pid-file", help="specify the file to write the process id to"),
+    Flag("no-pivot", "bool", help="do not use pivot root to jail process inside rootfs.  This should be used whenever the rootfs is on top of a ramdisk"),
+    Flag("no-new-keyring", "bool", help="do not create a new session keyring for the container.  This will cause the container to inherit the calling processes session key"),
+    Flag("preserve-fds", "int", default=0, help="Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)"),
+)
+
+
+class Command:
+    __slots__ = ("name", "usage", "summary", "flags", "min_args", "max_args", "fn", "reorder", "hidden")
+
+    def __init__(self, name, usage, summary, flags, min_args, max_args, fn, reorder=True, hidden=False):
+        self.name = name
+        self.usage = usage
+        self.summary = summary
+        self.flags = flags
+        self.min_args = min_args
+        self.max_args = max_args
+        self.fn = fn
+        self.reorder = reorder
+        self.hidden = hidden
+
+
+def _find(flags, name):
+    for f in flags:
+        if f.name == name or name in f.aliases:
+            return f
+    return None
+
+
+def parse_flags(flags, argv, reorder=True):
+    """(values, positional) per urfave/cli v1 rules; UsageError on a bad flag."""
+    values = {f.name: (list(f.default) if f.kind == "list" else f.default) for f in flags}
+    pos = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        i += 1
+        if a == "--":
+            pos.extend(argv[i:])
+            break
+        if len(a) > 1 and a[0] == "-" and (reorder or not pos):
+            body = a[2:] if a.startswith("--") else a[1:]
+            name, eq, val = body.partition("=")
+            f = _find(flags, name)
+            if f is None:
+                raise UsageError(f"flag provided but not defined: -{name}")
+            if f.kind == "bool":
+                if eq:
+                    if val.lower() in ("1", "t", "true"):
+                        values[f.name] = True
+                    elif val.lower() in ("0", "f", "false"):
+                        values[f.name] = False
+                    else:
+                        raise UsageError(f'invalid boolean value "{val}" for -{name}')
+                else:
+                    values[f.name] = True
+                continue
+            if not eq:
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: -{name}")
+                val = argv[i]
+                i += 1
+            if f.kind == "int":
+                try:
+                    values[f.name] = int(val, 0)
+                except ValueError:
+                    raise UsageError(f'invalid value "{val}" for flag -{name}: parse error') from None
+            elif f.kind == "list":
+                values[f.name].append(val)
+            else:
+                values[f.name] = val
+        else:
+            pos.append(a)
+            if not reorder:
+                pos.extend(argv[i:])
+                break
+    return values, pos
+
+
+# --- commands ---------------------------------------------------------------
+
+def _create_opts(g, v, cid):
+    from .parent import CreateOptions, abs_bundle
+    if g["systemd-cgroup"]:
+        raise PyruncError("systemd cgroup driver is not supported yet")
+    if v["preserve-fds"] < 0:
+        raise UsageError("--preserve-fds must not be negative")
+    return CreateOptions(root=g["root"], id=cid, bundle=abs_bundle(v["bundle"]), pid_file=v["pid-file"],
+                         console_socket=v["console-socket"] and os.path.abspath(v["console-socket"]),
+                         no_pivot=v["no-pivot"], no_new_keyring=v["no-new-keyring"],
+                         preserve_fds=v["preserve-fds"])
+
+
+def cmd_create(g, v, args, log):
+    from . import parent
+    parent.create(_create_opts(g, v, args[0]), log)
+    return 0
+
+
+def cmd_run(g, v, args, log):
+    from . import container, parent
+    opts = _create_opts(g, v, args[0])
+    created = parent.create(opts, log)
+    c = container.Container(created.dir, created.state)
+    try:
+        c.start(log)
+    except PyruncError:
+        if not v["keep"]:
+            _force_destroy(c, log)
+        raise
+    if v["detach"]:
+        c.close()
+        return 0
+    code = container.wait_exit(created.pid)
+    if not v["keep"]:
+        c.destroy(log)
+    else:
+        c.close()
+    return code
+
+
+def _force_destroy(c, log):
+    try:
+        c.delete(True, log)
+    except PyruncError as e:
+        log.warn(f"cleanup after failed start: {e}")
+
+
+def cmd_start(g, v, args, log):
+    from . import container
+    c = container.Container.load(g["root"], args[0])
+    try:
+        c.start(log)
+    finally:
+        c.close()
+    return 0
+
+
+def cmd_state(g, v, args, log):
+    from . import container, fastjson
+    c = container.Container.load(g["root"], args[0], lock=False)
+    try:
+        out = fastjson.dumps(c.oci_state(), indent=2)
+    finally:
+        c.close()
+    os.write(1, out.encode())
+    return 0
+
+
+def cmd_list(g, v, args, log):
+    from . import container, fastjson
+    items = container.list_containers(g["root"])
+    fmt = v["format"]
+    if v["quiet"]:
+        sys.stdout.write("".join(i["id"] + "\n" for i in items))
+    elif fmt == "table":
+        rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+        rows += [(i["id"], str(i["pid"]), i["status"], i["bundle"], i["created"], i["owner"]) for i in items]
+        sys.stdout.write(tabwrite(rows))
+    elif fmt == "json":
+        sys.stdout.write((fastjson.dumps(items) if items else "null") + "\n")
+    else:
+        raise PyruncError(f"invalid format option {fmt!r}".replace("'", '"'))
+    return 0
+
+
+def tabwrite(rows, minwidth=12, padding=3):
+    """Go's text/tabwriter as runc configures it (minwidth 12, padding 3); last column free."""
+    ncols = len(rows[0])
+    widths = [max(minwidth, max(len(r[c]) for r in rows) + padding) for c in range(ncols - 1)]
+    out = []
+    for r in rows:
+        out.append("".join(r[c].ljust(widths[c]) for c in range(ncols - 1)) + r[-1] + "\n")
+    return "".join(out)
+
+
+def cmd_kill(g, v, args, log):
+    from . import container, signals
+    sig = signals.parse(args[1]) if len(args) > 1 else signals.SIGTERM
+    c = container.Container.load(g["root"], args[0], lock=False)
+    try:
+        c.signal(sig, v["all"])
+    finally:
+        c.close()
+    return 0
+
+
+def cmd_delete(g, v, args, log):
+    from . import container
+    from .errors import NotExistError
+    try:
+        c = container.Container.load(g["root"], args[0])
+    except NotExistError:
+        if v["force"]:
+            return 0
+        raise
+    try:
+        c.delete(v["force"], log)
+    finally:
+        c.close()
+    return 0
+
+
+def cmd_spec(g, v, args, log):
+    from . import fastjson, specconv
+    bundle = v["bundle"] or "."
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise PyruncError("File config.json exists. Remove it first")
+    doc = specconv.example(rootless=v["rootless"])
+    try:
+        with open(path, "w") as f:
+            f.write(fastjson.dumps(doc, indent=4))
+    except OSError as e:
+        raise PyruncError(f"write {path}: {e.strerror.lower()}") from None
+    return 0
+
+
+def _not_yet(g, v, args, log):
+    raise PyruncError("this command is not implemented yet")
+
+
+def cmd_help(g, v, args, log):
+    if args:
+        cmd = COMMANDS.get(args[0])
+        if cmd is None:
+            sys.stderr.write(f"No help topic for '{args[0]}'\n")
+            return 3
+        sys.stdout.write(command_help(cmd))
+    else:
+        sys.stdout.write(app_help())
+    return 0
+
+
+_ID = "<container-id>"
+COMMANDS = {c.name: c for c in (
+    Command("create", f"[command options] {_ID}", "create a container", _CREATE_FLAGS, 1, 1, cmd_create),
+    Command("run", f"[command options] {_ID}", "create and run a container", _CREATE_FLAGS + (
+        Flag("detach", "bool", ("d",), help="detach from the container's process"),
+        Flag("keep", "bool", help="do not delete the container after it exits"),
+        Flag("no-subreaper", "bool", help="disable the use of the subreaper used to reap reparented processes"),
+    ), 1, 1, cmd_run),
+    Command("start", _ID, "executes the user defined process in a created container", (), 1, 1, cmd_start),
+    Command("state", _ID, "output the state of a container", (), 1, 1, cmd_state),
+    Command("list", "[command options]", "lists containers started by pyrunc with the given root", (
+        Flag("format", aliases=("f",), default="table", help="select one of: table or json (default: \"table\")"),
+        Flag("quiet", "bool", ("q",), help="display only container IDs"),
+    ), 0, 0, cmd_list),
+    Command("kill", f"[command options] {_ID} [signal]",
+            "kill sends the specified signal (default: SIGTERM) to the container's init process", (
+        Flag("all", "bool", ("a",), help="send the specified signal to all processes inside the container", hidden=True),
+    ), 1, 2, cmd_kill),
+    Command("delete", f"[command options] {_ID}",
+            "delete any resources held by the container often used with detached container", (
+        Flag("force", "bool", ("f",), help="Forcibly deletes the container if it is still running (uses SIGKILL)"),
+    ), 1, 1, cmd_delete),
+    Command("spec", "[command options]", "create a new specification file", (
+        Flag("bundle", aliases=("b",), help="path to the root of the bundle directory"),
+        Flag("rootless", "bool", help="generate a configuration for a rootless container"),
+    ), 0, 0, cmd_spec),
+    Command("help", "[command]", "Shows a list of commands or help for one command", (), 0, 1, cmd_help),
+)}
+COMMANDS["h"] = COMMANDS["help"]
+for _name, _summary in (("exec", "execute new process inside the container"),
+                        ("ps", "ps displays the processes running inside a container"),
+                        ("pause", "pause suspends all processes inside the container"),
+                        ("resume", "resumes all processes that have been previously paused"),
+                        ("update", "update container resource constraints"),
+                        ("events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics"),
+                        ("features", "show the enabled features")):
+    COMMANDS[_name] = Command(_name, "", _summary, (), 0, 1 << 30, _not_yet, reorder=False, hidden=True)
+
+
+def version_text():
+    lines = [f"{NAME} version {__version__}", f"commit: v{__version__}", f"spec: {OCI_VERSION}",
+             f"python: {sys.version.split()[0]}"]
+    return "\n".join(lines) + "\n"
+
+
+def _flag_help(flags):
+    out = []
+    for f in flags:
+        if f.hidden:
+            continue
+        names = ", ".join([f"--{f.name}"] + [("-" if len(a) == 1 else "--") + a for a in f.aliases])
+        if f.kind != "bool":
+            names = ", ".join(n + " value" for n in names.split(", "))
+        out.append(f"   {names:<26}{f.help}\n")
+    return "".join(out)
+
+
+def command_help(cmd):
+    return (f"NAME:\n   {NAME} {cmd.name} - {cmd.summary}\n\nUSAGE:\n   {NAME} {cmd.name} {cmd.usage}\n"
+            + (f"\nOPTIONS:\n{_flag_help(cmd.flags)}" if cmd.flags else ""))
+
+
+def app_help():
+    cmds = "".join(f"   {c.name:<10}  {c.summary}\n" for n, c in COMMANDS.items() if n == c.name and not c.hidden)
+    return (f"NAME:\n   {NAME} - Open Container Initiative runtime\n\n"
+            f"USAGE:\n   {NAME} [global options] command [command options] [arguments...]\n\n"
+            f"VERSION:\n   {version_text().split(' version ', 1)[1]}\n"
+            f"COMMANDS:\n{cmds}\nGLOBAL OPTIONS:\n{_flag_help(GLOBAL_FLAGS)}")
+
+
+_PREFIXED = ("create", "run")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    log = None
+    try:
+        g, rest = parse_flags(GLOBAL_FLAGS, argv, reorder=False)
+    except UsageError as e:
+        sys.stdout.write("Incorrect Usage. " + str(e) + "\n\n" + app_help())
+        Log().fatal(str(e))
+        return 1
+    try:
+        log = Log(g["log"], g["log-format"], g["debug"])
+    except (OSError, ValueError) as e:
+        sys.stderr.write(f"{NAME}: {e}\n")
+        return 1
+    try:
+        if g["version"]:
+            sys.stdout.write(version_text())
+            return 0
+        if not rest or g["help"]:
+            sys.stdout.write(app_help())
+            return 0
+        name, cargv = rest[0], rest[1:]
+        cmd = COMMANDS.get(name)
+        if cmd is None:
+            log.fatal(f"No help topic for '{name}'")
+            return 3
+        try:
+            v, args = parse_flags(cmd.flags + (Flag("help", "bool", ("h",)),), cargv, cmd.reorder)
+        except UsageError as e:
+            sys.stdout.write("Incorrect Usage: " + str(e) + "\n\n" + command_help(cmd))
+            log.fatal(str(e))
+            return 1
+        if v.get("help"):
+            sys.stdout.write(command_help(cmd))
+            return 0
+        if len(args) < cmd.min_args or len(args) > cmd.max_args:
+            sys.stdout.write("Incorrect Usage.\n\n" + command_help(cmd))
+            if cmd.min_args == cmd.max_args:
+                need = f"exactly {cmd.min_args} argument(s)"
+            elif len(args) < cmd.min_args:
+                need = f"a minimum of {cmd.min_args} argument(s)"
+            else:
+                need = f"a maximum of {cmd.max_args} argument(s)"
+            log.fatal(f'{NAME}: "{name}" requires {need}')
+            return 1
+        try:
+            return cmd.fn(g, v, args, log)
+        except PyruncError as e:
+            msg = f"{NAME} {name} failed: {e}" if name in _PREFIXED else str(e)
+            log.fatal(msg)
+            return e.exit_code
+        except OSError as e:
+            # an expected environment failure without a better message
+            from .linux import go_strerror
+            what = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            text = str(e) if hasattr(e, "what") else f"{what}{go_strerror(e.errno) if e.errno else e}"
+            msg = f"{NAME} {name} failed: {text}" if name in _PREFIXED else text
+            log.fatal(msg)
+            return 1
+    finally:
+        if log is not None:
+            log.close()
+
+
+def run(argv=None):
+    """Entry point of the launcher: main(), then exit without interpreter teardown.
+
+    Module and object teardown costs ~0.8 ms and frees nothing the kernel
+    would not; every file the runtime writes is closed explicitly by then.
+    """
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(code if isinstance(code, int) else 1)

@@ -1,0 +1,307 @@
+"""A container under --root and its state machine (runc's state_linux.go).
+
+    creating ──create──▶ created ──start──▶ running ──(exit)──▶ stopped
+                            │                  │                  │
+                            └──────kill───────▶┴──delete --force──┴──delete──▶ (gone)
+
+Status is never trusted from disk: it is derived from the init process
+(alive, same start time, not a zombie) and the exec fifo. Each command
+checks the transition it wants against the current status; `destroy` is
+the one way a container goes away (poststop hooks, then the state dir).
+"""
+
+import os
+import select
+
+from . import OCI_VERSION, signals, state
+from .errors import NotExistError, PyruncError, StateError
+
+import _signal
+
+
+class Container:
+    __slots__ = ("dir", "st")
+
+    def __init__(self, d, st):
+        self.dir = d
+        self.st = st
+
+    @classmethod
+    def load(cls, root, cid, lock=True):
+        d = state.open_dir(root, cid, lock=lock)
+        st = d.read()
+        if st is None:
+            # no state: either a create still running, or the debris of a dead one
+            d.close()
+            state.collect_debris(root, cid)
+            raise NotExistError()
+        return cls(d, st)
+
+    @property
+    def id(self):
+        return self.dir.id
+
+    @property
+    def pid(self):
+        return self.st.get("pid", 0)
+
+    def status(self):
+        return state.status_of(self.st, self.dir)
+
+    def close(self):
+        self.dir.close()
+
+    # --- views -------------------------------------------------------------
+
+    def oci_state(self, status=None, owner=""):
+        """The state as runc prints it (key order included)."""
+        status = status or self.status()
+        st = self.st
+        out = {
+            "ociVersion": OCI_VERSION,
+            "id": st["id"],
+            "pid": st["pid"] if status != state.STOPPED else 0,
+            "status": status,
+            "bundle": st["bundle"],
+            "rootfs": st["rootfs"],
+            "created": st["created"],
+        }
+        if st.get("annotations"):
+            out["annotations"] = st["annotations"]
+        out["owner"] = owner
+        return out
+
+    def hook_state(self, status):
+        st = {"ociVersion": OCI_VERSION, "id": self.st["id"], "status": status,
+              "bundle": self.st["bundle"]}
+        if status != state.STOPPED:
+            st["pid"] = self.pid
+        if self.st.get("annotations"):
+            st["annotations"] = self.st["annotations"]
+        return st
+
+    def _hooks(self):
+        from . import spec
+        return spec.build_hooks((self.st.get("config") or {}).get("hooks"))
+
+    # --- transitions -------------------------------------------------------
+
+    def start(self, log):
+        status = self.status()
+        if status == state.STOPPED:
+            raise StateError("cannot start a container that has stopped")
+        if status != state.CREATED:
+            raise StateError("cannot start an already running container")
+        with log.step("open exec fifo"):
+            self._exec_fifo()
+        hooks = self._hooks()
+        if hooks.poststart:
+            from . import hooks as hookrun
+            try:
+                hookrun.run_all(hooks.poststart, self.hook_state(state.RUNNING), "poststart", log)
+            except PyruncError:
+                # runtime-spec v1.3: a failing poststart hook stops the container
+                self._signal_init(signals.SIGKILL)
+                raise
+
+    def _exec_fifo(self):
+        d = self.dir
+        try:
+            fd = os.open(state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=d.fd)
+        except FileNotFoundError:
+            raise StateError("cannot start an already running container") from None
+        try:
+            pidfd = self._pidfd()
+            if pidfd is None:
+                raise StateError("cannot start a container that has stopped")
+            data = b""
+            got_writer = False
+            try:
+                while True:
+                    ready, _, _ = select.select([fd, pidfd], [], [])
+                    if fd in ready:
+                        chunk = os.read(fd, 4096)
+                        if chunk:
+                            data += chunk
+                            got_writer = True
+                            continue
+                        if got_writer or data:
+                            break
+                    if pidfd in ready:
+                        # the init exited; whatever it wrote is all there is
+                        try:
+                            data += os.read(fd, 4096)
+                        except BlockingIOError:
+                            pass
+                        break
+            finally:
+                os.close(pidfd)
+        finally:
+            os.close(fd)
+        try:
+            os.unlink(state.FIFO, dir_fd=d.fd)
+        except FileNotFoundError:
+            pass
+        if data[:1] == b"0":
+            return
+        if data[:1] == b"E":
+            raise PyruncError(data[1:].decode(errors="replace"))
+        raise PyruncError("container init exited before starting the container process")
+
+    def _pidfd(self):
+        """A pidfd for the init, or None if it is gone (start time checked after opening)."""
+        pid = self.pid
+        if not pid:
+            return None
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        if not state.process_alive(pid, self.st.get("init_start_time")):
+            os.close(fd)
+            return None
+        return fd
+
+    def _signal_init(self, sig):
+        fd = self._pidfd()
+        if fd is None:
+            return False
+        try:
+            _signal.pidfd_send_signal(fd, sig)
+        except ProcessLookupError:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def signal(self, sig, all_processes=False):
+        status = self.status()
+        if status == state.STOPPED:
+            if all_processes:
+                return  # containerd's shim sends `kill --all` to stopped tasks: not an error
+            raise StateError("container not running")
+        if all_processes:
+            self._signal_all(sig)
+            return
+        if not self._signal_init(sig):
+            raise StateError("container not running")
+
+    def _signal_all(self, sig):
+        """Every process of the container: all members of its PID namespace."""
+        pid = self.pid
+        try:
+            ns = os.readlink(f"/proc/{pid}/ns/pid")
+        except OSError:
+            return
+        if ns == os.readlink("/proc/self/ns/pid"):
+            # shares the host PID namespace: only the init is known to be ours
+            self._signal_init(sig)
+            return
+        if sig == signals.SIGKILL:
+            # the kernel kills every member when PID 1 of a namespace dies
+            self._signal_init(sig)
+            return
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") != ns:
+                    continue
+                fd = os.pidfd_open(int(name))
+            except OSError:
+                continue
+            try:
+                _signal.pidfd_send_signal(fd, sig)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
+
+    def _wait_gone(self, timeout=10.0):
+        fd = self._pidfd()
+        if fd is None:
+            return True
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            return bool(ready)
+        finally:
+            os.close(fd)
+
+    def delete(self, force, log):
+        status = self.status()
+        if status != state.STOPPED:
+            if not force:
+                raise StateError(f"cannot delete container {self.id} that is not stopped: {status}")
+            self._signal_init(signals.SIGKILL)
+            if not self._wait_gone():
+                raise StateError(f"container {self.id} init did not exit after SIGKILL")
+        self.destroy(log)
+
+    def destroy(self, log):
+        """stopped → gone: poststop hooks (failures only warn), then the state."""
+        hooks = self._hooks()
+        if hooks.poststop:
+            from . import hooks as hookrun
+            hookrun.run_all(hooks.poststop, self.hook_state(state.STOPPED), "poststop", log,
+                            fatal=False)
+        self.dir.remove()
+        self.close()
+
+
+def wait_exit(pid, forward=True):
+    """Foreground `run`: wait for our child `pid`, forwarding signals; exit code as runc."""
+    handled = []
+    if forward:
+        def fwd(signum, frame):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        for name, num in signals.NAMES.items():
+            # uncatchable, child bookkeeping, and the synchronous faults that are ours
+            if name in ("KILL", "STOP", "CHLD", "CLD", "SEGV", "BUS", "FPE", "ILL", "TRAP", "SYS"):
+                continue
+            try:
+                handled.append((num, signals.handle(num, fwd)))
+            except (OSError, ValueError):
+                pass
+    try:
+        while True:
+            try:
+                got, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                return 0
+            if got == pid:
+                code = os.waitstatus_to_exitcode(status)
+                return code if code >= 0 else 128 - code
+            # an orphan re-parented to us (we are a subreaper): reaped, keep waiting
+    finally:
+        for num, h in handled:
+            try:
+                signals.handle(num, h)
+            except (OSError, ValueError):
+                pass
+
+
+def owner_name(uid):
+    import pwd
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def list_containers(root):
+    """[(Container-less oci_state dict with owner)] for every container under root."""
+    out = []
+    for cid in state.list_ids(root):
+        try:
+            c = Container.load(root, cid, lock=False)
+        except (NotExistError, PyruncError):
+            continue
+        try:
+            uid = os.fstat(c.dir.fd).st_uid
+            out.append(c.oci_state(owner=owner_name(uid)))
+        finally:
+            c.close()
+    return out

@@ -1,0 +1,272 @@
+"""The container side of `create`: code that runs in the forked children.
+
+No Python is ever exec'd inside the container (CVE-2019-5736): the parent
+forks, the children set up namespaces and the rootfs from the already
+loaded interpreter, and the last step is execve of the user's program.
+
+stage1 (runc's nsexec stage-1): joins namespaces by path, unshares the
+user namespace and waits for the parent to write its id maps, unshares
+the other namespaces, sets time offsets, forks the init and exits.
+
+stage2 (the init, PID 1 of a new PID namespace): waits for the parent's
+"go" (cgroups applied), builds the rootfs, lets the parent run the
+prestart/createRuntime hooks, runs createContainer hooks, pivots, applies
+the process attributes, reports "ready", and then blocks opening the exec
+fifo until `start`; startContainer hooks; execve.
+
+Both stages talk to the parent only over the sync channel. EOF on it
+means the parent died: the child exits, so a killed `create` leaves no
+process behind. Children always leave through os._exit, never by
+returning into the parent's code.
+"""
+
+import os
+import sys
+
+from . import devices, hooks, linux, namespaces, procfs, process, rootfs, signals
+from .errors import ContainerError, PyruncError
+
+# dispositions Python changes at start-up and that execve would keep
+_PY_IGNORED = ("PIPE", "XFSZ")
+_PARENT_HANDLED = ("INT", "TERM", "HUP", "QUIT")
+
+
+class InitConfig:
+    """What the parent hands to its children through fork (nothing is serialised)."""
+
+    __slots__ = ("spec", "cid", "bundle", "log", "chan", "fifo_fd", "preserve_fds",
+                 "no_pivot", "no_new_keyring", "capsets", "ns_fds", "new_user", "state_for_hooks",
+                 "keep_fds")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.pop(k, None))
+        if kw:
+            raise TypeError(sorted(kw))
+
+
+def _reset_signals():
+    for name in _PARENT_HANDLED + _PY_IGNORED:
+        signals.default(signals.NAMES[name])
+
+
+def _fail(chan, exc):
+    if isinstance(exc, PyruncError):
+        msg = str(exc)
+    elif isinstance(exc, OSError):
+        msg = f"error during container init: {exc}"
+    else:
+        msg = f"error during container init: {type(exc).__name__}: {exc}"
+    try:
+        chan.send({"type": "error", "msg": msg})
+    except OSError:
+        pass
+
+
+def _close_inherited(cfg):
+    """Close every runtime fd the children have no use for.
+
+    Above all the state directory, whose flock would otherwise be held by
+    the waiting init and block every later command on this container.
+    """
+    first = 3 + (cfg.preserve_fds or 0)
+    keep = sorted(fd for fd in cfg.keep_fds if fd >= first)
+    for fd in keep:
+        os.closerange(first, fd)
+        first = fd + 1
+    os.closerange(first, 1 << 20)
+
+
+def stage1(cfg):
+    """C1: namespaces. Never returns."""
+    chan = cfg.chan
+    code = 1
+    try:
+        _reset_signals()
+        _close_inherited(cfg)
+        spec = cfg.spec
+        lx = spec.linux
+        namespaces.join(cfg.ns_fds)
+        joined_user = any(t == "user" for t, _ in cfg.ns_fds)
+        if cfg.new_user:
+            linux.unshare(linux.CLONE_NEWUSER)
+            chan.send({"type": "userns"})
+            chan.expect("idmap-done")
+        if cfg.new_user or joined_user:
+            # become root of the user namespace (runc's nsexec does the same)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        flags = namespaces.new_flags(lx, exclude=linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP)
+        if flags:
+            linux.unshare(flags)
+        if flags & linux.CLONE_NEWTIME and lx.time_offsets:
+            pfd = procfs.open_private()
+            try:
+                namespaces.set_time_offsets(pfd, lx.time_offsets)
+            finally:
+                os.close(pfd)
+        pid = os.fork()
+        if pid == 0:
+            stage2(cfg)  # never returns
+        chan.send({"type": "pid", "pid": pid})
+        code = 0
+    except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
+        _fail(chan, e)
+    finally:
+        os._exit(code)
+
+
+def stage2(cfg):
+    """C2: the container init. Never returns."""
+    chan = cfg.chan
+    try:
+        _stage2(cfg)
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+    os._exit(1)
+
+
+def _stage2(cfg):
+    chan = cfg.chan
+    spec = cfg.spec
+    lx = spec.linux
+    log = cfg.log
+    proc = spec.process
+    msg = chan.expect("go")
+    os.setsid()
+    if proc.exec_cpu_affinity:
+        process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")
+    if lx.has("cgroup") and not lx.ns("cgroup").path:
+        linux.unshare(linux.CLONE_NEWCGROUP)
+    procfd = procfs.open_private()
+    if lx.has("network") and not lx.ns("network").path:
+        with log.step("loopback up"):
+            namespaces.loopback_up()
+    if proc.oom_score_adj is not None:
+        process.set_oom_score_adj(procfd, proc.oom_score_adj)
+
+    with log.step("prepare rootfs"):
+        rootfd = rootfs.prepare(spec, procfd, log)
+        prepared = _recv_prepared_mounts(chan, msg)
+        rootfs.mount_all(spec, rootfd, procfd, cfg.bundle, log, prepared)
+        if devices.needs_setup_dev(spec):
+            devices.setup_dev(rootfd, lx.devices, cfg.new_user or any(
+                t == "user" for t, _ in (cfg.ns_fds or ())), log)
+
+    if spec.hooks.prestart or spec.hooks.create_runtime:
+        chan.send({"type": "hooks"})
+        chan.expect("hooks-done")
+    if spec.hooks.create_container:
+        hooks.run_all(spec.hooks.create_container, cfg.state_for_hooks(os.getpid(), "created"),
+                      "createContainer", log)
+
+    rootfs.restrict_paths(spec, rootfd, log)
+    rootfs.pivot(rootfd, cfg.no_pivot, log)
+    if spec.hostname is not None and lx.has("uts"):
+        linux.sethostname(spec.hostname)
+    if spec.domainname is not None and lx.has("uts"):
+        linux.setdomainname(spec.domainname)
+    for key, value in lx.sysctl.items():
+        with log.step(f"sysctl {key}"):
+            try:
+                procfs.write(procfd, "sys/" + key.replace(".", "/"), value)
+            except OSError as e:
+                raise ContainerError(f"write sysctl {key}={value}: {linux.go_strerror(e.errno)}") from None
+    rootfs.finalize(spec, rootfd, log)
+
+    if not cfg.no_new_keyring:
+        process.join_session_keyring(cfg.cid)
+    process.set_rlimits(proc.rlimits)
+    process.set_personality(lx.personality)
+    process.set_scheduler(proc.scheduler)
+    process.set_io_priority(proc.io_priority)
+    process.set_memory_policy(lx.memory_policy)
+
+    env = process.build_env(proc.env, proc.user.uid, rootfd)
+    cwd_fd = _open_cwd(rootfd, proc.cwd)
+    process.switch_user(proc.user, cfg.capsets, cwd_fd)
+    os.close(cwd_fd)
+    _check_cwd(proc.cwd)
+    if proc.no_new_privileges:
+        linux.set_no_new_privs()
+    if proc.user.umask is not None:
+        os.umask(proc.user.umask)
+    # PATH lookup as the container user, in the container root, before
+    # reporting ready: a missing program fails `create`, as with runc
+    path = process.lookpath(proc.args[0], env)
+    os.close(rootfd)
+
+    chan.send({"type": "ready"})
+    chan.expect("commit")
+    chan.close()
+    _wait_and_exec(cfg, procfd, path, env)
+
+
+def _recv_prepared_mounts(chan, go_msg):
+    """Detached (idmapped) mount trees made by the parent, keyed by mount index."""
+    idx = go_msg.get("prepared") or []
+    if not idx:
+        return {}
+    msg, fds = chan.recv(want_fds=True)
+    if msg is None or len(fds) != len(idx):
+        raise ContainerError("did not receive the prepared mounts from the parent")
+    return dict(zip(idx, fds))
+
+
+def _open_cwd(rootfd, cwd):
+    """cwd resolved inside the root, magic links refused (CVE-2024-21626)."""
+    from . import paths
+    try:
+        return paths.resolve(rootfd, cwd, os.O_PATH | os.O_DIRECTORY)
+    except OSError as e:
+        if e.errno == 2:
+            # runc creates a missing cwd
+            return paths.mkdir_all(rootfd, cwd)
+        raise ContainerError(f"chdir to cwd ({cwd!r}) set in config.json failed: {linux.go_strerror(e.errno)}") from None
+
+
+def _check_cwd(cwd):
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = None
+    if not here or not here.startswith("/"):
+        raise ContainerError(f"current working directory {cwd!r} is outside of the container root")
+
+
+def _wait_and_exec(cfg, procfd, path, env):
+    spec = cfg.spec
+    proc = spec.process
+    linux.set_dumpable(False)
+    # blocks until `start` opens the read side
+    fifo = procfs.reopen_fd(procfd, cfg.fifo_fd, os.O_WRONLY)
+    os.close(cfg.fifo_fd)
+    try:
+        if spec.hooks.start_container:
+            hooks.run_all(spec.hooks.start_container, cfg.state_for_hooks(os.getpid(), "created"),
+                          "startContainer", cfg.log)
+        if proc.exec_cpu_affinity:
+            process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
+        os.close(procfd)
+        linux.close_range_cloexec(3 + (cfg.preserve_fds or 0))
+        for name in _PY_IGNORED:
+            signals.default(signals.NAMES[name])
+    except BaseException as e:  # noqa: BLE001
+        _fifo_error(fifo, e)
+        os._exit(1)
+    os.write(fifo, b"0")
+    try:
+        os.execve(path, list(proc.args), env)
+    except OSError as e:
+        # fifo is close-on-exec: `start` already saw "0"; all we can do is say why
+        sys.stderr.write(f"pyrunc: exec {path}: {linux.go_strerror(e.errno)}\n")
+        sys.stderr.flush()
+        os._exit(127 if e.errno == 2 else 126)
+
+
+def _fifo_error(fifo, exc):
+    msg = str(exc) if isinstance(exc, PyruncError) else f"error during container init: {exc}"
+    try:
+        os.write(fifo, b"E" + msg.encode(errors="replace"))
+    except OSError:
+        pass

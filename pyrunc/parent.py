@@ -1,0 +1,248 @@
+"""The runtime side of `create` (runc's process_linux.go initProcess.start).
+
+Validates everything first, then claims the state directory and forks
+under a rollback stack: any failure — a bad mount reported by the init, a
+hook, SIGTERM/SIGINT to the runtime — kills the children and removes the
+state directory, so nothing is left behind. A `create` killed with
+SIGKILL cannot run its rollback; its children see EOF on the sync channel
+and exit, and its state directory (locked while it lived, without a
+state.json) is collected by the next command that touches that ID.
+
+The runtime process becomes a child subreaper: when stage 1 exits, the
+container init is re-parented to it, so it can reap the init on failure,
+wait for it in a foreground `run`, and hand it over to its own subreaper
+(conmon, containerd-shim) when it exits.
+"""
+
+import os
+import time
+
+from . import OCI_VERSION, capabilities, linux, namespaces, procfs, signals, state, validate
+from . import spec as specmod
+from .errors import ConfigError, ContainerError, PyruncError
+from .init import InitConfig, stage1
+from .rollback import Rollback
+from .sync import Channel
+
+
+class Interrupted(PyruncError):
+    pass
+
+
+class CreateOptions:
+    __slots__ = ("root", "id", "bundle", "pid_file", "console_socket", "no_pivot",
+                 "no_new_keyring", "preserve_fds")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.pop(k, None))
+        if kw:
+            raise TypeError(sorted(kw))
+
+
+class Created:
+    """A container that `create` left waiting on its exec fifo."""
+
+    __slots__ = ("dir", "state", "pid")
+
+    def __init__(self, d, st, pid):
+        self.dir = d
+        self.state = st
+        self.pid = pid
+
+
+def abs_bundle(bundle):
+    bundle = bundle or os.getcwd()
+    return os.path.normpath(bundle if bundle.startswith("/") else os.path.join(os.getcwd(), bundle))
+
+
+def hook_state(cid, bundle, annotations, pid, status):
+    """The runtime-spec state given to hooks on stdin."""
+    st = {"ociVersion": OCI_VERSION, "id": cid, "status": status, "bundle": bundle}
+    if pid and status != state.STOPPED:
+        st["pid"] = pid
+    if annotations:
+        st["annotations"] = annotations
+    return st
+
+
+def load_spec(opts, log):
+    """config.json → validated Spec, with no side effects."""
+    with log.step("load and validate config.json"):
+        doc = validate.load_config(opts.bundle)
+        spec = specmod.build(doc, opts.bundle)
+        validate.check(spec, log)
+    if spec.process.terminal:
+        raise ConfigError("terminal: true needs --console-socket; consoles are not supported yet")
+    if opts.console_socket:
+        raise ConfigError("--console-socket is not supported yet")
+    if spec.linux.seccomp is not None:
+        log.warn("linux.seccomp is not applied by this pyrunc version; the container runs unconfined")
+    return spec
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(f"interrupted by {signals.name(signum)}")
+
+
+def create(opts, log):
+    """Create the container; returns Created. The caller's stdio becomes the init's."""
+    spec = load_spec(opts, log)
+    ns_fds = namespaces.open_paths(spec.linux)
+    capsets = capabilities.CapSets(spec.process.capabilities, log.warn)
+    old_handlers = {}
+    for name in ("INT", "TERM", "HUP", "QUIT"):
+        num = signals.NAMES[name]
+        old_handlers[num] = signals.handle(num, _raise_interrupted)
+    try:
+        with Rollback(log) as rb:
+            for _, fd in ns_fds:
+                rb.push("close namespace fd", os.close, fd)
+            return _create(opts, spec, ns_fds, capsets, rb, log)
+    finally:
+        for num, h in old_handlers.items():
+            signals.handle(num, h)
+
+
+def _create(opts, spec, ns_fds, capsets, rb, log):
+    lx = spec.linux
+    d = state.create_dir(opts.root, opts.id)
+    rb.push("remove state directory", _remove_dir, d)
+    rb.push("reap children", _reap_children)
+    os.mkfifo(state.FIFO, 0o622, dir_fd=d.fd)
+    # runc makes the fifo world-writable for non-root container users; the
+    # umask must not take that away
+    os.chmod(state.FIFO, 0o622, dir_fd=d.fd)
+    fifo_fd = os.open(state.FIFO, os.O_PATH | os.O_CLOEXEC, dir_fd=d.fd)
+    rb.push("close fifo", os.close, fifo_fd)
+
+    new_user = lx.has("user") and not lx.ns("user").path
+    parent_chan, child_chan = Channel.pair()
+    rb.push("close sync channel", parent_chan.close)
+    linux.set_child_subreaper()
+
+    def state_for_hooks(pid, status):
+        return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
+
+    cfg = InitConfig(spec=spec, cid=opts.id, bundle=opts.bundle, log=log, chan=child_chan,
+                     fifo_fd=fifo_fd, preserve_fds=opts.preserve_fds or 0, no_pivot=opts.no_pivot,
+                     no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
+                     new_user=new_user, state_for_hooks=state_for_hooks,
+                     keep_fds=[child_chan.fileno(), fifo_fd] + [fd for _, fd in ns_fds] + log.fds())
+    with log.step("fork stage 1"):
+        c1 = os.fork()
+    if c1 == 0:
+        parent_chan.close()
+        stage1(cfg)  # never returns
+    child_chan.close()
+    rb.push("reap stage 1", _kill_reap, c1)
+    for _, fd in ns_fds:
+        os.close(fd)
+    ns_fds.clear()
+
+    if new_user:
+        parent_chan.expect("userns")
+        with log.step("write uid/gid maps"):
+            pfd = procfs.open_private()
+            try:
+                namespaces.write_id_maps(pfd, c1, lx.uid_mappings, lx.gid_mappings)
+            finally:
+                os.close(pfd)
+        parent_chan.send({"type": "idmap-done"})
+    pid = parent_chan.expect("pid")["pid"]
+    rb.push("kill container init", _kill_reap, pid)
+    _, status = os.waitpid(c1, 0)
+    if status != 0:
+        raise ContainerError("container init stage 1 failed")
+    start_time = state.proc_start_time(pid)
+    if start_time is None:
+        raise ContainerError("container init exited unexpectedly")
+    start_time = start_time[0]
+
+    if lx.net_devices:
+        from . import netdev
+        with log.step("move network devices"):
+            netdev.move_all(lx.net_devices, pid, log)
+
+    parent_chan.send({"type": "go"})
+    if spec.hooks.prestart or spec.hooks.create_runtime:
+        from . import hooks
+        parent_chan.expect("hooks")
+        st = state_for_hooks(pid, state.CREATING)
+        # prestart is deprecated but still run, before createRuntime (runtime-spec v1.3)
+        hooks.run_all(spec.hooks.prestart, st, "prestart", log)
+        hooks.run_all(spec.hooks.create_runtime, st, "createRuntime", log)
+        parent_chan.send({"type": "hooks-done"})
+    parent_chan.expect("ready")
+
+    st = {
+        "ociVersion": OCI_VERSION,
+        "id": opts.id,
+        "pid": pid,
+        "status": state.CREATED,
+        "bundle": opts.bundle,
+        "rootfs": spec.root.path,
+        "created": state.rfc3339nano(time.time_ns()),
+        "owner": "",
+        "annotations": spec.annotations,
+        "init_start_time": start_time,
+        "config": spec.raw,
+    }
+    d.write(st)
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, pid)
+    parent_chan.send({"type": "commit"})
+    rb.commit()
+    parent_chan.close()
+    return Created(d, st, pid)
+
+
+def _remove_dir(d):
+    d.remove()
+    d.close()
+
+
+def _kill_reap(pid):
+    """SIGKILL and reap a child of ours; quiet if it is already gone."""
+    try:
+        os.kill(pid, signals.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            got, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if got:
+            return
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.001)
+
+
+def _reap_children():
+    """Reap what was re-parented to us (a killed init whose stage 1 exited)."""
+    while True:
+        try:
+            got, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not got:
+            return
+
+
+def write_pid_file(path, pid):
+    """runc's createPidFile: bare decimal PID, no newline, renamed into place."""
+    path = os.path.abspath(path)
+    head, tail = os.path.split(path)
+    tmp = os.path.join(head, "." + tail)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        raise PyruncError(f"write pid file {path}: {linux.go_strerror(e.errno)}") from None

@@ -1,0 +1,246 @@
+"""The container's filesystem view: runc's prepareRootfs, pivot and finalizeRootfs.
+
+Runs in the container init, inside its new mount namespace. Order:
+propagation of "/", the rootfs bound onto itself, config mounts in order,
+/dev, [prestart/createRuntime/createContainer hooks], readonlyPaths and
+maskedPaths, pivot_root, then a read-only root.
+"""
+
+import os
+import stat
+
+from . import cgroups, devices, mounts, paths, procfs
+from . import linux as L
+from .errors import ContainerError
+from .linux import SyscallError
+from .spec import PROPAGATION
+
+
+def _find_mountpoint(procfd, path):
+    """The mount point (in this namespace) holding `path`, from mountinfo."""
+    info = cgroups.parse_mountinfo(procfs.read(procfd, f"{os.getpid()}/mountinfo"))
+    best = "/"
+    for entry in info:
+        mnt = entry[3]
+        if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+            best = mnt
+    return best
+
+
+def prepare(spec, procfd, log):
+    """Everything before pivot_root. Returns an fd of the new root mount."""
+    linux = spec.linux
+    rootpath = spec.root.path
+    prop = PROPAGATION.get(linux.rootfs_propagation or "", L.MS_SLAVE | L.MS_REC)
+    with log.step("make / " + (linux.rootfs_propagation or "rslave")):
+        L.mount(None, "/", None, prop)
+    if prop & L.MS_SHARED:
+        # pivot_root refuses a new root whose parent mount is shared
+        parent = _find_mountpoint(procfd, rootpath)
+        L.mount(None, parent, None, L.MS_PRIVATE)
+    with log.step("bind rootfs"):
+        hostfd = paths.open_dir(rootpath)
+        try:
+            rootfd = mounts.clone_tree(hostfd, True, "bind rootfs")
+            mounts.attach(rootfd, hostfd, "bind rootfs")
+        finally:
+            os.close(hostfd)
+    return rootfd
+
+
+def mount_all(spec, rootfd, procfd, bundle, log, prepared_fds=None):
+    prepared_fds = prepared_fds or {}
+    for i, m in enumerate(spec.mounts):
+        if m.type == "cgroup":
+            mount_cgroupfs(rootfd, m, procfd, spec.linux.has("cgroup"), log)
+        else:
+            mounts.mount_entry(rootfd, m, bundle, log, prepared_fds.get(i))
+
+
+def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):
+    """The container's view of the host cgroup hierarchies (runc's mountCgroupV1/V2).
+
+    v1: a tmpfs with one mount per hierarchy — a fresh cgroup mount inside a
+    cgroup namespace, else a bind of the init's own cgroup directory.
+    v2: one cgroup2 mount (fresh with a cgroup namespace, else a bind).
+    """
+    what = f'mount cgroup to rootfs at "{m.destination}"'
+    pid = os.getpid()
+    hs = cgroups.hierarchies(procfs.read(procfd, f"{pid}/mountinfo"))
+    mine = cgroups.parse_proc_cgroup(procfs.read(procfd, f"{pid}/cgroup"))
+    v1 = [h for h in hs if h.fstype == "cgroup"]
+    try:
+        with log.step(what):
+            if not v1:
+                v2 = [h for h in hs if h.fstype == "cgroup2"]
+                if not v2:
+                    raise ContainerError("no cgroup hierarchy is mounted on the host")
+                _mount_hierarchy(rootfd, m.destination, v2[0], mine.get("", "/"), m, cgroupns, what)
+                return
+            destfd = paths.mkdir_all(rootfd, m.destination)
+            try:
+                tfd = mounts.new_fs("tmpfs", "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC, "mode=755", what)
+                try:
+                    mounts.attach(tfd, destfd, what)
+                finally:
+                    os.close(tfd)
+            finally:
+                os.close(destfd)
+            for h in v1:
+                name = os.path.basename(h.mountpoint)
+                path = mine.get(h.key)
+                if path is None:
+                    continue
+                _mount_hierarchy(rootfd, m.destination.rstrip("/") + "/" + name, h, path, m, cgroupns, what)
+                # "cpu,cpuacct" mounted as one: the familiar names as symlinks
+                if "," in name:
+                    parent = paths.resolve(rootfd, m.destination)
+                    try:
+                        for c in name.split(","):
+                            try:
+                                os.symlink(name, c, dir_fd=parent)
+                            except FileExistsError:
+                                pass
+                    finally:
+                        os.close(parent)
+            if m.flags & L.MS_RDONLY:
+                fd = paths.resolve(rootfd, m.destination)
+                try:
+                    L.mount_setattr(fd, False, L.MOUNT_ATTR_RDONLY, what=what)
+                finally:
+                    os.close(fd)
+    except SyscallError as e:
+        raise ContainerError(f'error mounting "cgroup" to rootfs at "{m.destination}": {e}') from None
+
+
+def _mount_hierarchy(rootfd, dest, h, cgpath, m, cgroupns, what):
+    destfd = paths.mkdir_all(rootfd, dest)
+    try:
+        if cgroupns:
+            data = ",".join(h.controllers) if h.fstype == "cgroup" else ""
+            mfd = mounts.new_fs(h.fstype, h.fstype, m.flags & ~L.MS_BIND, data, what)
+        else:
+            # the init's cgroup, relative to what this mount shows
+            rel = cgpath
+            if h.root != "/" and (rel == h.root or rel.startswith(h.root.rstrip("/") + "/")):
+                rel = rel[len(h.root.rstrip("/")):]
+            src = h.mountpoint.rstrip("/") + "/" + rel.lstrip("/")
+            hostfd = paths.open_dir(src)
+            try:
+                mfd = mounts.clone_tree(hostfd, False, what)
+            finally:
+                os.close(hostfd)
+            mounts.set_bind_flags(mfd, m.flags | L.MS_BIND, m.clear_flags, what)
+        try:
+            mounts.attach(mfd, destfd, what)
+        finally:
+            os.close(mfd)
+    finally:
+        os.close(destfd)
+
+
+def open_dev_null():
+    """Host /dev/null, verified to be the 1:3 character device (CVE-2025-31133)."""
+    fd = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise ContainerError("/dev/null is not the null device")
+    return fd
+
+
+def pivot(rootfd, no_pivot, log):
+    os.fchdir(rootfd)
+    if no_pivot:
+        with log.step("move rootfs to / (no pivot)"):
+            L.mount(".", "/", None, L.MS_MOVE)
+            os.chroot(".")
+            os.chdir("/")
+        return
+    with log.step("pivot_root"):
+        oldroot = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            L.pivot_root(".", ".")
+            # the old root is stacked under the new one; detach it without
+            # letting the unmount propagate to the host
+            os.fchdir(oldroot)
+            L.mount(None, ".", None, L.MS_SLAVE | L.MS_REC)
+            L.umount2(".", L.MNT_DETACH)
+        finally:
+            os.close(oldroot)
+        os.chdir("/")
+
+
+def restrict_paths(spec, rootfd, log):
+    """readonlyPaths then maskedPaths, through rootfd, before pivot_root.
+
+    Done while the host's /dev/null is still in this mount namespace: masks
+    are clones of that one verified 1:3 node (CVE-2025-31133), never of a
+    node the image provides.
+    """
+    linux = spec.linux
+    for p in linux.readonly_paths:
+        with log.step(f"readonly path {p}"):
+            _readonly_path(rootfd, p)
+    if not linux.masked_paths:
+        return
+    nullfd = open_dev_null()
+    try:
+        for p in linux.masked_paths:
+            with log.step(f"masked path {p}"):
+                _mask_path(rootfd, p, nullfd)
+    finally:
+        os.close(nullfd)
+
+
+def finalize(spec, rootfd, log):
+    """After pivot_root: a read-only root, the root's configured propagation."""
+    linux = spec.linux
+    if spec.root.readonly:
+        with log.step("read-only rootfs"):
+            L.mount_setattr(rootfd, False, L.MOUNT_ATTR_RDONLY, what="remount / read-only")
+    if linux.rootfs_propagation:
+        prop = PROPAGATION[linux.rootfs_propagation]
+        L.mount_setattr(rootfd, bool(prop & L.MS_REC), propagation=prop & ~L.MS_REC,
+                        what=f"make / {linux.rootfs_propagation}")
+
+
+def _open_existing(rootfd, p):
+    try:
+        return paths.resolve(rootfd, p)
+    except SyscallError as e:
+        if e.errno == 2:
+            return None
+        raise
+
+
+def _readonly_path(rootfd, p):
+    fd = _open_existing(rootfd, p)
+    if fd is None:
+        return
+    try:
+        mfd = mounts.clone_tree(fd, True, f"bind {p}")
+        try:
+            L.mount_setattr(mfd, False, L.MOUNT_ATTR_RDONLY, what=f"make {p} read-only")
+            mounts.attach(mfd, fd, f"bind {p}")
+        finally:
+            os.close(mfd)
+    finally:
+        os.close(fd)
+
+
+def _mask_path(rootfd, p, nullfd):
+    fd = _open_existing(rootfd, p)
+    if fd is None:
+        return
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            mfd = mounts.new_fs("tmpfs", "tmpfs", L.MS_RDONLY, "", f"mask {p}")
+        else:
+            mfd = mounts.clone_tree(nullfd, False, f"mask {p}")
+        try:
+            mounts.attach(mfd, fd, f"mask {p}")
+        finally:
+            os.close(mfd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,251 @@
+"""The state store: `<root>/<id>/state.json`, the exec fifo and the lock.
+
+This module is on the hot path of every command (`state`, `kill`, `start`,
+`delete`, `list`): it imports nothing heavy and reads at most two small
+files per container.
+
+- A container directory is created with mkdir(2), which is atomic: of N
+  concurrent `create`s of one ID exactly one gets it, and the others fail
+  before touching anything.
+- Every command that reads-modifies-writes takes an exclusive flock on the
+  directory itself, so commands on one ID are serialised. A lock on a
+  directory that has meanwhile been removed is detected (st_nlink == 0).
+- state.json is written to a temporary name and renamed: readers see the
+  old or the new state, never half of one.
+- A directory with no state.json whose lock is free is the debris of a
+  `create` that was killed (-9) before it finished: `collect_debris`
+  removes it, so a later command finds the environment as if nothing was
+  attempted.
+"""
+
+import fcntl
+import os
+import time
+
+from . import fastjson
+from .errors import ExistsError, NotExistError, PyruncError
+
+STATE_FILE = "state.json"
+FIFO = "exec.fifo"
+DEFAULT_ROOT = "/run/pyrunc"
+
+CREATING = "creating"
+CREATED = "created"
+RUNNING = "running"
+PAUSED = "paused"
+STOPPED = "stopped"
+
+_MAX_ID = 1024
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+def check_id(cid):
+    """runc's validateID (`^[\\w+-.]+$`, not "." or ".."), plus a length cap."""
+    if not cid or cid in (".", "..") or len(cid) > _MAX_ID or not _ID_CHARS.issuperset(cid):
+        raise PyruncError("invalid container ID format")
+
+
+def rfc3339nano(ns):
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if frac:
+        base += "." + f"{frac:09d}".rstrip("0")
+    return base + "Z"
+
+
+def proc_start_time(pid):
+    """(starttime in clock ticks, state letter) of a process, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # comm may hold spaces and parens: fields resume after the last ')'
+    rest = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(rest[19]), rest[0].decode()
+    except (IndexError, ValueError):
+        return None
+
+
+def process_alive(pid, start_time):
+    """True if `pid` is still the process started at `start_time` and not a zombie."""
+    if not pid:
+        return False
+    st = proc_start_time(pid)
+    if st is None or st[0] != start_time:
+        return False
+    # An exited init lingers as a zombie until its reaper gets to it (~1.7 s
+    # on the reference VM); for the runtime it has stopped.
+    return st[1] not in ("Z", "X", "x")
+
+
+class ContainerDir:
+    """An open, optionally locked, container directory."""
+
+    __slots__ = ("root", "id", "path", "fd")
+
+    def __init__(self, root, cid, fd):
+        self.root = root
+        self.id = cid
+        self.path = os.path.join(root, cid)
+        self.fd = fd
+
+    def lock(self, blocking=True):
+        """Exclusive lock; False if not blocking and held elsewhere, or if the dir is gone."""
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return False
+        return os.fstat(self.fd).st_nlink > 0
+
+    def read(self):
+        """The stored state dict, or None if there is none (creating, or debris)."""
+        try:
+            fd = os.open(STATE_FILE, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        try:
+            data = b""
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            os.close(fd)
+        try:
+            return fastjson.loads(data)
+        except ValueError:
+            raise PyruncError(f"corrupt state file {self.path}/{STATE_FILE}") from None
+
+    def write(self, state):
+        tmp = f".{STATE_FILE}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=self.fd)
+        try:
+            os.write(fd, fastjson.dumps(state).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, STATE_FILE, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def has_fifo(self):
+        try:
+            os.stat(FIFO, dir_fd=self.fd, follow_symlinks=False)
+            return True
+        except FileNotFoundError:
+            return False
+
+    def remove(self):
+        """Remove the directory and what it holds (only files the runtime made)."""
+        for name in os.listdir(self.fd):
+            try:
+                os.unlink(name, dir_fd=self.fd)
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def ensure_root(root):
+    try:
+        os.makedirs(root, 0o700, exist_ok=True)
+    except OSError as e:
+        raise PyruncError(f"cannot create root directory {root}: {e.strerror.lower()}") from None
+
+
+def create_dir(root, cid):
+    """Claim `cid` atomically. Returns a locked ContainerDir.
+
+    The directory is made under a private name, locked, and renamed into
+    place with RENAME_NOREPLACE: nobody can ever see `<root>/<cid>` unlocked
+    while its creator lives, so debris collection cannot race a create.
+    """
+    check_id(cid)
+    ensure_root(root)
+    from . import linux  # ctypes; create pays for it anyway
+
+    tmp = os.path.join(root, f".new-{cid[:64]}-{os.getpid()}")
+    os.mkdir(tmp, 0o711)
+    fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    d = ContainerDir(root, cid, fd)
+    d.lock()
+    for attempt in (0, 1):
+        try:
+            linux.rename_noreplace(tmp, d.path)
+            return d
+        except FileExistsError:
+            if attempt or not collect_debris(root, cid):
+                break
+    os.rmdir(tmp)
+    d.close()
+    raise ExistsError(f"container with id exists: {cid}")
+
+
+def open_dir(root, cid, lock=True):
+    """The directory of an existing container; NotExistError otherwise."""
+    check_id(cid)
+    try:
+        fd = os.open(os.path.join(root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotExistError() from None
+    d = ContainerDir(root, cid, fd)
+    if lock and not d.lock():
+        d.close()
+        raise NotExistError()
+    return d
+
+
+def collect_debris(root, cid):
+    """Remove `<root>/<cid>` if it is an abandoned create; True if it was removed."""
+    try:
+        fd = os.open(os.path.join(root, cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    d = ContainerDir(root, cid, fd)
+    try:
+        if not d.lock(blocking=False):
+            return False
+        if os.path.exists(os.path.join(d.path, STATE_FILE)):
+            return False
+        # the creator holds the lock for its whole life; a free lock and no
+        # state means it died before committing
+        d.remove()
+        return True
+    finally:
+        d.close()
+
+
+def list_ids(root):
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if not n.startswith("."))
+
+
+def status_of(state, d):
+    """runc's currentStatus: derived from the live init, never trusted from disk."""
+    pid = state.get("pid", 0)
+    if not process_alive(pid, state.get("init_start_time")):
+        return STOPPED
+    if d.has_fifo():
+        return CREATED
+    if state.get("paused_probe") and _is_frozen(state["paused_probe"]):
+        return PAUSED
+    return RUNNING
+
+
+def _is_frozen(probe):
+    try:
+        with open(probe, "rb") as f:
+            return f.read().strip() in (b"FROZEN", b"FREEZING", b"1")
+    except OSError:
+        return False
