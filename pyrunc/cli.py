@@ -10,7 +10,7 @@ budget of about 10 ms in total. Heavy modules are imported inside the
 commands that need them, never at the top of this file.
 """
 
-import os
+import posix
 import sys
 
 from . import OCI_VERSION, __version__
@@ -130,6 +130,7 @@ def parse_flags(flags, argv, reorder=True):
 # --- commands ---------------------------------------------------------------
 
 def _create_opts(g, v, cid):
+    import os
     from .parent import CreateOptions, abs_bundle
     if g["systemd-cgroup"]:
         raise PyruncError("systemd cgroup driver is not supported yet")
@@ -193,7 +194,7 @@ def cmd_state(g, v, args, log):
         out = fastjson.dumps(c.oci_state(), indent=2)
     finally:
         c.close()
-    os.write(1, out.encode())
+    posix.write(1, out.encode())
     return 0
 
 
@@ -252,6 +253,7 @@ def cmd_delete(g, v, args, log):
 
 
 def cmd_spec(g, v, args, log):
+    import os
     from . import fastjson, specconv
     bundle = v["bundle"] or "."
     path = os.path.join(bundle, "config.json")
@@ -340,8 +342,9 @@ def _flag_help(flags):
 
 
 def command_help(cmd):
+    opts = _flag_help(cmd.flags)
     return (f"NAME:\n   {NAME} {cmd.name} - {cmd.summary}\n\nUSAGE:\n   {NAME} {cmd.name} {cmd.usage}\n"
-            + (f"\nOPTIONS:\n{_flag_help(cmd.flags)}" if cmd.flags else ""))
+            + (f"\nOPTIONS:\n{opts}" if opts else ""))
 
 
 def app_help():
@@ -434,4 +437,4 @@ def run(argv=None):
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    os._exit(code if isinstance(code, int) else 1)
+    posix._exit(code if isinstance(code, int) else 1)

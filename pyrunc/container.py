@@ -10,13 +10,16 @@ checks the transition it wants against the current status; `destroy` is
 the one way a container goes away (poststop hooks, then the state dir).
 """
 
-import os
-import select
+import _signal
+import posix
 
 from . import OCI_VERSION, signals, state
 from .errors import NotExistError, PyruncError, StateError
 
-import _signal
+
+def _select():
+    import select  # only start, delete --force and run wait on fds
+    return select
 
 
 class Container:
@@ -106,21 +109,24 @@ class Container:
 
     def _exec_fifo(self):
         d = self.dir
+        # the pidfd first: opening the fifo lets the init exec, and a short
+        # program may be gone before we look
+        pidfd = self._pidfd()
+        if pidfd is None:
+            raise StateError("cannot start a container that has stopped")
         try:
-            fd = os.open(state.FIFO, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=d.fd)
+            fd = posix.open(state.FIFO, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC, dir_fd=d.fd)
         except FileNotFoundError:
+            posix.close(pidfd)
             raise StateError("cannot start an already running container") from None
         try:
-            pidfd = self._pidfd()
-            if pidfd is None:
-                raise StateError("cannot start a container that has stopped")
             data = b""
             got_writer = False
             try:
                 while True:
-                    ready, _, _ = select.select([fd, pidfd], [], [])
+                    ready, _, _ = _select().select([fd, pidfd], [], [])
                     if fd in ready:
-                        chunk = os.read(fd, 4096)
+                        chunk = posix.read(fd, 4096)
                         if chunk:
                             data += chunk
                             got_writer = True
@@ -130,16 +136,16 @@ class Container:
                     if pidfd in ready:
                         # the init exited; whatever it wrote is all there is
                         try:
-                            data += os.read(fd, 4096)
+                            data += posix.read(fd, 4096)
                         except BlockingIOError:
                             pass
                         break
             finally:
-                os.close(pidfd)
+                posix.close(pidfd)
         finally:
-            os.close(fd)
+            posix.close(fd)
         try:
-            os.unlink(state.FIFO, dir_fd=d.fd)
+            posix.unlink(state.FIFO, dir_fd=d.fd)
         except FileNotFoundError:
             pass
         if data[:1] == b"0":
@@ -154,11 +160,11 @@ class Container:
         if not pid:
             return None
         try:
-            fd = os.pidfd_open(pid)
+            fd = posix.pidfd_open(pid)
         except ProcessLookupError:
             return None
         if not state.process_alive(pid, self.st.get("init_start_time")):
-            os.close(fd)
+            posix.close(fd)
             return None
         return fd
 
@@ -171,7 +177,7 @@ class Container:
         except ProcessLookupError:
             return False
         finally:
-            os.close(fd)
+            posix.close(fd)
         return True
 
     def signal(self, sig, all_processes=False):
@@ -190,10 +196,10 @@ class Container:
         """Every process of the container: all members of its PID namespace."""
         pid = self.pid
         try:
-            ns = os.readlink(f"/proc/{pid}/ns/pid")
+            ns = posix.readlink(f"/proc/{pid}/ns/pid")
         except OSError:
             return
-        if ns == os.readlink("/proc/self/ns/pid"):
+        if ns == posix.readlink("/proc/self/ns/pid"):
             # shares the host PID namespace: only the init is known to be ours
             self._signal_init(sig)
             return
@@ -201,13 +207,13 @@ class Container:
             # the kernel kills every member when PID 1 of a namespace dies
             self._signal_init(sig)
             return
-        for name in os.listdir("/proc"):
+        for name in posix.listdir("/proc"):
             if not name.isdigit():
                 continue
             try:
-                if os.readlink(f"/proc/{name}/ns/pid") != ns:
+                if posix.readlink(f"/proc/{name}/ns/pid") != ns:
                     continue
-                fd = os.pidfd_open(int(name))
+                fd = posix.pidfd_open(int(name))
             except OSError:
                 continue
             try:
@@ -215,17 +221,17 @@ class Container:
             except OSError:
                 pass
             finally:
-                os.close(fd)
+                posix.close(fd)
 
     def _wait_gone(self, timeout=10.0):
         fd = self._pidfd()
         if fd is None:
             return True
         try:
-            ready, _, _ = select.select([fd], [], [], timeout)
+            ready, _, _ = _select().select([fd], [], [], timeout)
             return bool(ready)
         finally:
-            os.close(fd)
+            posix.close(fd)
 
     def delete(self, force, log):
         status = self.status()
@@ -244,6 +250,9 @@ class Container:
             from . import hooks as hookrun
             hookrun.run_all(hooks.poststop, self.hook_state(state.STOPPED), "poststop", log,
                             fatal=False)
+        if self.st.get("intel_rdt"):
+            from . import intelrdt
+            intelrdt.remove(self.st["intel_rdt"])
         self.dir.remove()
         self.close()
 
@@ -254,7 +263,7 @@ def wait_exit(pid, forward=True):
     if forward:
         def fwd(signum, frame):
             try:
-                os.kill(pid, signum)
+                posix.kill(pid, signum)
             except ProcessLookupError:
                 pass
         for name, num in signals.NAMES.items():
@@ -268,11 +277,11 @@ def wait_exit(pid, forward=True):
     try:
         while True:
             try:
-                got, status = os.waitpid(-1, 0)
+                got, status = posix.waitpid(-1, 0)
             except ChildProcessError:
                 return 0
             if got == pid:
-                code = os.waitstatus_to_exitcode(status)
+                code = posix.waitstatus_to_exitcode(status)
                 return code if code >= 0 else 128 - code
             # an orphan re-parented to us (we are a subreaper): reaped, keep waiting
     finally:
@@ -300,7 +309,7 @@ def list_containers(root):
         except (NotExistError, PyruncError):
             continue
         try:
-            uid = os.fstat(c.dir.fd).st_uid
+            uid = posix.fstat(c.dir.fd).st_uid
             out.append(c.oci_state(owner=owner_name(uid)))
         finally:
             c.close()

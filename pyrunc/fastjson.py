@@ -46,6 +46,16 @@ def loads(text):
         obj, end = _scanner(text, i)
     except StopIteration as e:
         raise ValueError(f"invalid JSON at offset {e.value}") from None
+    except (ValueError, SystemError):
+        # The C scanner reports syntax errors through json.decoder, and fails
+        # with a bare SystemError when that module is not loaded (it never is
+        # on the hot path). Errors are rare: let the full decoder explain.
+        import json
+        try:
+            json.loads(text)
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+        raise ValueError("invalid JSON") from None
     while end < n and text[end] in _WS:
         end += 1
     if end != n:

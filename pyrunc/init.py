@@ -86,19 +86,24 @@ def stage1(cfg):
         _close_inherited(cfg)
         spec = cfg.spec
         lx = spec.linux
-        namespaces.join(cfg.ns_fds)
+        log = cfg.log
+        if cfg.ns_fds:
+            with log.step("join namespaces " + ",".join(t for t, _ in cfg.ns_fds)):
+                namespaces.join(cfg.ns_fds)
         joined_user = any(t == "user" for t, _ in cfg.ns_fds)
         if cfg.new_user:
-            linux.unshare(linux.CLONE_NEWUSER)
-            chan.send({"type": "userns"})
-            chan.expect("idmap-done")
+            with log.step("unshare user namespace, wait for id maps"):
+                linux.unshare(linux.CLONE_NEWUSER)
+                chan.send({"type": "userns"})
+                chan.expect("idmap-done")
         if cfg.new_user or joined_user:
             # become root of the user namespace (runc's nsexec does the same)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         flags = namespaces.new_flags(lx, exclude=linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP)
         if flags:
-            linux.unshare(flags)
+            with log.step(f"unshare {flags:#x}"):
+                linux.unshare(flags)
         if flags & linux.CLONE_NEWTIME and lx.time_offsets:
             pfd = procfs.open_private()
             try:
@@ -108,6 +113,7 @@ def stage1(cfg):
         pid = os.fork()
         if pid == 0:
             stage2(cfg)  # never returns
+        log.debug(f"forked init {pid}")
         chan.send({"type": "pid", "pid": pid})
         code = 0
     except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
@@ -142,6 +148,10 @@ def _stage2(cfg):
     if lx.has("network") and not lx.ns("network").path:
         with log.step("loopback up"):
             namespaces.loopback_up()
+    if msg.get("netdevs"):
+        from . import netdev
+        with log.step("configure network devices"):
+            netdev.restore_all(msg["netdevs"], log)
     if proc.oom_score_adj is not None:
         process.set_oom_score_adj(procfd, proc.oom_score_adj)
 
@@ -254,6 +264,7 @@ def _wait_and_exec(cfg, procfd, path, env):
     except BaseException as e:  # noqa: BLE001
         _fifo_error(fifo, e)
         os._exit(1)
+    cfg.log.debug(f"exec {path}")
     os.write(fifo, b"0")
     try:
         os.execve(path, list(proc.args), env)

@@ -6,7 +6,7 @@ containerd's shim reads the last `{"level":"error","msg":…}` line of
 `--debug` adds one line per kernel-facing step with its duration.
 """
 
-import os
+import posix
 import sys
 import time
 
@@ -40,7 +40,7 @@ class Log:
         self._fd = None
         if path:
             try:
-                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                self._fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT | posix.O_CLOEXEC, 0o644)
             except OSError as e:
                 raise OSError(e.errno, f"open log file {path}: {e.strerror}") from None
 
@@ -61,9 +61,9 @@ class Log:
         data = line.encode("utf-8", "replace")
         try:
             if self._fd is not None:
-                os.write(self._fd, data)
+                posix.write(self._fd, data)
             else:
-                os.write(2, data)
+                posix.write(2, data)
         except OSError:
             pass
 
@@ -96,7 +96,7 @@ class Log:
 
     def close(self):
         if self._fd is not None:
-            os.close(self._fd)
+            posix.close(self._fd)
             self._fd = None
 
 

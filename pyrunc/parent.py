@@ -129,11 +129,11 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
                      keep_fds=[child_chan.fileno(), fifo_fd] + [fd for _, fd in ns_fds] + log.fds())
-    with log.step("fork stage 1"):
-        c1 = os.fork()
+    c1 = os.fork()
     if c1 == 0:
         parent_chan.close()
         stage1(cfg)  # never returns
+    log.debug(f"forked stage 1 {c1}")
     child_chan.close()
     rb.push("reap stage 1", _kill_reap, c1)
     for _, fd in ns_fds:
@@ -150,6 +150,10 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
                 os.close(pfd)
         parent_chan.send({"type": "idmap-done"})
     pid = parent_chan.expect("pid")["pid"]
+    if spec.hooks.poststop:
+        # a failed create continues the lifecycle at delete (runtime.md step 12),
+        # so poststop hooks run once the init is gone
+        rb.push("poststop hooks", _poststop, spec, state_for_hooks, log)
     rb.push("kill container init", _kill_reap, pid)
     _, status = os.waitpid(c1, 0)
     if status != 0:
@@ -159,16 +163,32 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
         raise ContainerError("container init exited unexpectedly")
     start_time = start_time[0]
 
+    rdt_group = None
+    if lx.intel_rdt is not None:
+        from . import intelrdt
+        rdt_group = intelrdt.apply(lx.intel_rdt, opts.id, pid, log)
+        rb.push("remove intelRdt group", intelrdt.remove, rdt_group)
+    moved = []
     if lx.net_devices:
         from . import netdev
-        with log.step("move network devices"):
-            netdev.move_all(lx.net_devices, pid, log)
+        moved = netdev.move_all(lx.net_devices, pid, log)
 
-    parent_chan.send({"type": "go"})
+    prepared_idx, prepared_fds = [], []
+    if any(m.uid_mappings or "idmap" in m.extensions or "ridmap" in m.extensions for m in spec.mounts):
+        from . import idmap
+        prepared_idx, prepared_fds = idmap.prepare(spec, opts.bundle, pid, log)
+    parent_chan.send({"type": "go", "prepared": prepared_idx, "netdevs": moved})
+    if prepared_fds:
+        try:
+            parent_chan.send({"type": "mountfds"}, fds=prepared_fds)
+        finally:
+            for fd in prepared_fds:
+                os.close(fd)
     if spec.hooks.prestart or spec.hooks.create_runtime:
         from . import hooks
         parent_chan.expect("hooks")
-        st = state_for_hooks(pid, state.CREATING)
+        # "created", as runc reports it and runtime-tools' hooks_stdin expects
+        st = state_for_hooks(pid, state.CREATED)
         # prestart is deprecated but still run, before createRuntime (runtime-spec v1.3)
         hooks.run_all(spec.hooks.prestart, st, "prestart", log)
         hooks.run_all(spec.hooks.create_runtime, st, "createRuntime", log)
@@ -186,6 +206,7 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
         "owner": "",
         "annotations": spec.annotations,
         "init_start_time": start_time,
+        "intel_rdt": rdt_group,
         "config": spec.raw,
     }
     d.write(st)
@@ -195,6 +216,11 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
     rb.commit()
     parent_chan.close()
     return Created(d, st, pid)
+
+
+def _poststop(spec, state_for_hooks, log):
+    from . import hooks
+    hooks.run_all(spec.hooks.poststop, state_for_hooks(0, state.STOPPED), "poststop", log, fatal=False)
 
 
 def _remove_dir(d):

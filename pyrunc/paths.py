@@ -97,33 +97,53 @@ def mkdir_all(rootfd, path, mode=0o755):
 
     Each missing component is created with mkdirat on an fd obtained by an
     in-root resolution of its parent, so a component swapped for a symlink
-    between two steps is still resolved inside the root.
+    between two steps is still resolved inside the root. A dangling symlink
+    on the way is followed, inside the root, and its target created (what
+    runc's securejoin.MkdirAll does).
     """
     try:
-        fd = resolve(rootfd, path, O_PATH | os.O_DIRECTORY)
-        return fd
+        return resolve(rootfd, path, O_PATH | os.O_DIRECTORY)
     except SyscallError as e:
         if e.errno != 2:
             raise
-    parts = _split(path)
+    todo = _split(path)
+    todo.reverse()
     cur = "/"
-    for comp in parts:
+    links = 0
+    while todo:
+        comp = todo.pop()
+        if comp == "..":
+            cur = cur.rsplit("/", 1)[0] or "/"
+            continue
         nxt = cur.rstrip("/") + "/" + comp
         try:
-            fd = resolve(rootfd, nxt, O_PATH | os.O_DIRECTORY)
-            os.close(fd)
+            os.close(resolve(rootfd, nxt, O_PATH | os.O_DIRECTORY))
+            cur = nxt
+            continue
         except SyscallError as e:
             if e.errno != 2:
                 raise
-            parent = resolve(rootfd, cur, O_PATH | os.O_DIRECTORY)
+        parent = resolve(rootfd, cur, O_PATH | os.O_DIRECTORY)
+        try:
             try:
                 os.mkdir(comp, mode, dir_fd=parent)
             except FileExistsError:
-                pass
+                # exists but does not resolve to a directory: a dangling symlink
+                try:
+                    target = os.readlink(comp, dir_fd=parent)
+                except OSError:
+                    raise SyscallError(20, f"mkdir {nxt} in rootfs") from None
+                links += 1
+                if links > _MAX_SYMLINKS:
+                    raise SyscallError(40, f"mkdir {path} in rootfs") from None
+                if target.startswith("/"):
+                    cur = "/"
+                todo.extend(reversed(_split(target)))
+                continue
             except OSError as e2:
                 raise SyscallError(e2.errno, f"mkdir {nxt} in rootfs") from None
-            finally:
-                os.close(parent)
+        finally:
+            os.close(parent)
         cur = nxt
     return resolve(rootfd, path, O_PATH | os.O_DIRECTORY)
 

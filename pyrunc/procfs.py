@@ -69,6 +69,11 @@ def read(procfd, rel):
         os.close(fd)
 
 
+def open_ns(procfd, pid, name):
+    """/proc/<pid>/ns/<name> of our private procfs (a magic link, followed on purpose)."""
+    return os.open(f"{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=procfd)
+
+
 def reopen_fd(procfd, fd, flags):
     """Re-open one of our own fds (e.g. an O_PATH fifo) with new flags.
 

@@ -139,11 +139,30 @@ def _mount_hierarchy(rootfd, dest, h, cgpath, m, cgroupns, what):
         os.close(destfd)
 
 
-def open_dev_null():
-    """Host /dev/null, verified to be the 1:3 character device (CVE-2025-31133)."""
-    fd = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+def _is_null(fd):
     st = os.fstat(fd)
-    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+
+
+def open_dev_null(rootfd):
+    """An O_PATH fd of a verified 1:3 character device to mask files with.
+
+    The container's own /dev/null (made by us on its /dev tmpfs) when it is
+    one, so masks look like runc's from inside; the host's otherwise. It is
+    resolved without following any symlink and checked through the very fd
+    that is then cloned (CVE-2025-31133: a /dev/null swapped for a symlink
+    or another node must never be what a mask exposes).
+    """
+    try:
+        fd = L.openat2(rootfd, "dev/null", os.O_PATH | os.O_NOFOLLOW, 0,
+                       L.RESOLVE_IN_ROOT | L.RESOLVE_NO_SYMLINKS)
+        if _is_null(fd):
+            return fd
+        os.close(fd)
+    except SyscallError:
+        pass
+    fd = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+    if not _is_null(fd):
         os.close(fd)
         raise ContainerError("/dev/null is not the null device")
     return fd
@@ -174,9 +193,8 @@ def pivot(rootfd, no_pivot, log):
 def restrict_paths(spec, rootfd, log):
     """readonlyPaths then maskedPaths, through rootfd, before pivot_root.
 
-    Done while the host's /dev/null is still in this mount namespace: masks
-    are clones of that one verified 1:3 node (CVE-2025-31133), never of a
-    node the image provides.
+    Done before pivot_root, while the host's /dev/null is still reachable as
+    a fallback: masks are clones of one verified 1:3 node (CVE-2025-31133).
     """
     linux = spec.linux
     for p in linux.readonly_paths:
@@ -184,7 +202,7 @@ def restrict_paths(spec, rootfd, log):
             _readonly_path(rootfd, p)
     if not linux.masked_paths:
         return
-    nullfd = open_dev_null()
+    nullfd = open_dev_null(rootfd)
     try:
         for p in linux.masked_paths:
             with log.step(f"masked path {p}"):

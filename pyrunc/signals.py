@@ -17,7 +17,8 @@ def parse(raw):
     except ValueError:
         pass
     else:
-        if num <= 0 or num > _signal.SIGRTMAX:
+        # 0 is accepted, as runc does: the kernel's "does it exist" probe
+        if num < 0 or num > _signal.SIGRTMAX:
             raise PyruncError(f"unknown signal {raw!r}".replace("'", '"'))
         return num
     name = raw.upper()

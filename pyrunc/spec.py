@@ -330,7 +330,12 @@ def build_mount(m):
     # mount for runc (and for the spec since 1.1); make it so here once.
     if mtype == "bind" and not flags & L.MS_BIND:
         flags |= L.MS_BIND
-    return Mount(destination=m["destination"], source=m.get("source") or "", type=mtype,
+    dest = m["destination"]
+    if not dest.startswith("/"):
+        # config.md (Linux): a relative destination is deprecated but MUST be
+        # taken as relative to "/"
+        dest = "/" + dest
+    return Mount(destination=dest, source=m.get("source") or "", type=mtype,
                  options=opts, flags=flags, clear_flags=clear, propagation=prop, data=data,
                  rec_set=rset, rec_clr=rclr, extensions=ext,
                  uid_mappings=_maps(m.get("uidMappings")), gid_mappings=_maps(m.get("gidMappings")))

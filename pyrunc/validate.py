@@ -58,7 +58,7 @@ def check(spec, log):
     _check_root(spec)
     _check_process(spec, log)
     _check_namespaces(spec)
-    _check_mounts(spec)
+    _check_mounts(spec, log)
     _check_hooks(spec)
     _check_linux(spec)
 
@@ -207,10 +207,12 @@ def _check_sysctl(lx):
             raise ConfigError(f"sysctl {key!r} is not a valid sysctl name")
 
 
-def _check_mounts(spec):
+def _check_mounts(spec, log):
+    for raw in spec.raw.get("mounts") or ():
+        if not raw["destination"].startswith("/"):
+            log.warn(f"mount destination {raw['destination']!r} is not absolute: "
+                     "taken as relative to / (deprecated)")
     for m in spec.mounts:
-        if not m.destination.startswith("/"):
-            raise ConfigError(f"mount destination {m.destination!r} is not an absolute path")
         dest = _clean(m.destination)
         if dest == "/proc" and m.type != "proc":
             raise ConfigError(f'"{m.destination}" cannot be mounted because it is not of type proc')
@@ -256,6 +258,7 @@ def _check_linux(spec):
         if lx.personality.get("domain") not in PERSONALITY:
             raise ConfigError(f"personality domain {lx.personality.get('domain')!r} is not supported")
     if lx.intel_rdt is not None and not os.path.isdir("/sys/fs/resctrl/info"):
+        # the same test as intelrdt.available(), without importing it
         raise ConfigError("intelRdt is specified in config, but Intel RDT is not supported or enabled "
                           "(resctrl is not mounted at /sys/fs/resctrl)")
     if lx.memory_policy:
