@@ -44,15 +44,36 @@ def to_mask(names, warn=None, what="capabilities"):
     return mask
 
 
+def own_bounding():
+    """The runtime's own bounding set: no container can get more."""
+    mask = 0
+    for cap in range(last_cap() + 1):
+        if linux.capbset_read(cap):
+            mask |= 1 << cap
+    return mask
+
+
 class CapSets:
-    """The five masks, resolved once in the parent (warnings go to its log)."""
+    """The five masks, resolved once in the parent (warnings go to its log).
+
+    A capability the runtime itself does not have in its bounding set (this
+    host lacks CAP_SYS_RESOURCE, for one) cannot be granted: config.md v1.3
+    says to warn and not fail, so it is dropped from every set with a warning.
+    """
 
     __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
     def __init__(self, caps, warn=None):
+        have = own_bounding()
+        missing = 0
         for s in self.__slots__:
             names = getattr(caps, s) if caps is not None else ()
-            setattr(self, s, to_mask(names, warn, f"capabilities.{s}"))
+            mask = to_mask(names, warn, f"capabilities.{s}")
+            missing |= mask & ~have
+            setattr(self, s, mask & have)
+        if missing and warn:
+            names = ", ".join(NAMES[c] for c in range(len(NAMES)) if missing & (1 << c))
+            warn(f"capabilities not in the runtime's bounding set, not granted: {names}")
 
 
 def drop_bounding(sets):

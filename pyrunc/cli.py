@@ -139,7 +139,17 @@ def _create_opts(g, v, cid):
     return CreateOptions(root=g["root"], id=cid, bundle=abs_bundle(v["bundle"]), pid_file=v["pid-file"],
                          console_socket=v["console-socket"] and os.path.abspath(v["console-socket"]),
                          no_pivot=v["no-pivot"], no_new_keyring=v["no-new-keyring"],
-                         preserve_fds=v["preserve-fds"])
+                         preserve_fds=v["preserve-fds"], listen_fds=_listen_fds(os.environ))
+
+
+def _listen_fds(env):
+    """Socket-activation fds handed to us (sd_listen_fds): passed on like runc does."""
+    try:
+        n = int(env.get("LISTEN_FDS", "0"))
+        pid = int(env.get("LISTEN_PID", "0"))
+    except ValueError:
+        return 0
+    return n if n > 0 and pid == posix.getpid() else 0
 
 
 def cmd_create(g, v, args, log):

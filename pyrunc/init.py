@@ -36,7 +36,7 @@ class InitConfig:
 
     __slots__ = ("spec", "cid", "bundle", "log", "chan", "fifo_fd", "preserve_fds",
                  "no_pivot", "no_new_keyring", "capsets", "ns_fds", "new_user", "state_for_hooks",
-                 "keep_fds")
+                 "keep_fds", "extra_env")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -170,6 +170,7 @@ def _stage2(cfg):
         hooks.run_all(spec.hooks.create_container, cfg.state_for_hooks(os.getpid(), "created"),
                       "createContainer", log)
 
+    _make_cwd(rootfd, proc.cwd)
     rootfs.restrict_paths(spec, rootfd, log)
     rootfs.pivot(rootfd, cfg.no_pivot, log)
     if spec.hostname is not None and lx.has("uts"):
@@ -192,7 +193,7 @@ def _stage2(cfg):
     process.set_io_priority(proc.io_priority)
     process.set_memory_policy(lx.memory_policy)
 
-    env = process.build_env(proc.env, proc.user.uid, rootfd)
+    env = process.build_env(proc.env + tuple(cfg.extra_env or ()), proc.user.uid, rootfd)
     cwd_fd = _open_cwd(rootfd, proc.cwd)
     process.switch_user(proc.user, cfg.capsets, cwd_fd)
     os.close(cwd_fd)
@@ -223,15 +224,21 @@ def _recv_prepared_mounts(chan, go_msg):
     return dict(zip(idx, fds))
 
 
+def _make_cwd(rootfd, cwd):
+    """Create a missing cwd, as runc does, while the rootfs is still writable."""
+    from . import paths
+    try:
+        os.close(paths.mkdir_all(rootfd, cwd))
+    except OSError as e:
+        raise ContainerError(f"mkdir cwd ({cwd!r}) set in config.json failed: {linux.go_strerror(e.errno)}") from None
+
+
 def _open_cwd(rootfd, cwd):
     """cwd resolved inside the root, magic links refused (CVE-2024-21626)."""
     from . import paths
     try:
         return paths.resolve(rootfd, cwd, os.O_PATH | os.O_DIRECTORY)
     except OSError as e:
-        if e.errno == 2:
-            # runc creates a missing cwd
-            return paths.mkdir_all(rootfd, cwd)
         raise ContainerError(f"chdir to cwd ({cwd!r}) set in config.json failed: {linux.go_strerror(e.errno)}") from None
 
 

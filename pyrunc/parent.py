@@ -31,7 +31,7 @@ class Interrupted(PyruncError):
 
 class CreateOptions:
     __slots__ = ("root", "id", "bundle", "pid_file", "console_socket", "no_pivot",
-                 "no_new_keyring", "preserve_fds")
+                 "no_new_keyring", "preserve_fds", "listen_fds")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -125,7 +125,10 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
         return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
 
     cfg = InitConfig(spec=spec, cid=opts.id, bundle=opts.bundle, log=log, chan=child_chan,
-                     fifo_fd=fifo_fd, preserve_fds=opts.preserve_fds or 0, no_pivot=opts.no_pivot,
+                     fifo_fd=fifo_fd, no_pivot=opts.no_pivot,
+                     # runc: stdio, then $LISTEN_FDS fds, then --preserve-fds ones, from fd 3
+                     preserve_fds=(opts.listen_fds or 0) + (opts.preserve_fds or 0),
+                     extra_env=(f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1") if opts.listen_fds else (),
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
                      keep_fds=[child_chan.fileno(), fifo_fd] + [fd for _, fd in ns_fds] + log.fds())
