@@ -30,14 +30,17 @@ class Container:
         self.st = st
 
     @classmethod
-    def load(cls, root, cid, lock=True):
-        d = state.open_dir(root, cid, lock=lock)
+    def load(cls, root, cid, lock=True, name=None):
+        """By ID, or by state directory name (`list`)."""
+        d = state.open_dir(root, cid, lock=lock, name=name)
         st = d.read()
         if st is None:
             # no state: either a create still running, or the debris of a dead one
             d.close()
-            state.collect_debris(root, cid)
+            state.collect_debris(root, name or state.dir_name(cid))
             raise NotExistError()
+        if d.id is None:
+            d.id = st.get("id")
         return cls(d, st)
 
     @property
@@ -303,9 +306,9 @@ def owner_name(uid):
 def list_containers(root):
     """[(Container-less oci_state dict with owner)] for every container under root."""
     out = []
-    for cid in state.list_ids(root):
+    for name in state.list_names(root):
         try:
-            c = Container.load(root, cid, lock=False)
+            c = Container.load(root, None, lock=False, name=name)
         except (NotExistError, PyruncError):
             continue
         try:

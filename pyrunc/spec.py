@@ -348,7 +348,11 @@ def build(doc, bundle):
     if root is not None:
         path = root["path"]
         if not path.startswith("/"):
-            path = bundle.rstrip("/") + "/" + path if path != "." else bundle
+            # like runc, which resolves it from inside the bundle directory: a
+            # symlink on the way to the bundle is fine, one in root.path is not
+            import os
+            real = os.path.realpath(bundle)
+            path = real.rstrip("/") + "/" + path if path != "." else real
         rootspec = Root(path=path, readonly=bool(root.get("readonly", False)))
     proc = doc.get("process")
     linux = doc.get("linux")

@@ -86,15 +86,30 @@ def process_alive(pid, start_time):
     return st[1] not in ("Z", "X", "x")
 
 
+_NAME_MAX = 200
+
+
+def dir_name(cid):
+    """The state directory's name: the ID, or a digest of an ID too long for a file name.
+
+    IDs may have up to 1024 characters, file names only 255 bytes. "=" is
+    not an ID character, so a digest name never equals a real ID.
+    """
+    if len(cid) <= _NAME_MAX:
+        return cid
+    import hashlib
+    return "=" + hashlib.sha256(cid.encode()).hexdigest()
+
+
 class ContainerDir:
     """An open, optionally locked, container directory."""
 
     __slots__ = ("root", "id", "path", "fd")
 
-    def __init__(self, root, cid, fd):
+    def __init__(self, root, cid, fd, name=None):
         self.root = root
         self.id = cid
-        self.path = _join(root, cid)
+        self.path = _join(root, name or dir_name(cid))
         self.fd = fd
 
     def lock(self, blocking=True):
@@ -179,44 +194,56 @@ def create_dir(root, cid):
     ensure_root(root)
     from . import linux  # ctypes; create pays for it anyway
 
-    tmp = _join(root, f".new-{cid[:64]}-{posix.getpid()}")
+    name = dir_name(cid)
+    tmp = _join(root, f".new-{name[:64]}-{posix.getpid()}")
     posix.mkdir(tmp, 0o711)
     fd = posix.open(tmp, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
-    d = ContainerDir(root, cid, fd)
-    d.lock()
-    for attempt in (0, 1):
-        try:
-            linux.rename_noreplace(tmp, d.path)
-            return d
-        except FileExistsError:
-            if attempt or not collect_debris(root, cid):
-                break
-    posix.rmdir(tmp)
-    d.close()
-    raise ExistsError(f"container with id exists: {cid}")
-
-
-def open_dir(root, cid, lock=True):
-    """The directory of an existing container; NotExistError otherwise."""
-    check_id(cid)
+    d = ContainerDir(root, cid, fd, name)
     try:
-        fd = posix.open(_join(root, cid), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        d.lock()
+        for attempt in (0, 1):
+            try:
+                linux.rename_noreplace(tmp, d.path)
+                return d
+            except FileExistsError:
+                if attempt or not collect_debris(root, name):
+                    break
+        raise ExistsError(f"container with id exists: {cid}")
+    except BaseException:
+        try:
+            posix.rmdir(tmp)
+        except OSError:
+            pass
+        d.close()
+        raise
+
+
+def open_dir(root, cid, lock=True, name=None):
+    """The directory of an existing container; NotExistError otherwise.
+
+    `name` opens by directory name (what `list` sees) instead of by ID.
+    """
+    if name is None:
+        check_id(cid)
+        name = dir_name(cid)
+    try:
+        fd = posix.open(_join(root, name), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError):
         raise NotExistError() from None
-    d = ContainerDir(root, cid, fd)
+    d = ContainerDir(root, cid, fd, name)
     if lock and not d.lock():
         d.close()
         raise NotExistError()
     return d
 
 
-def collect_debris(root, cid):
-    """Remove `<root>/<cid>` if it is an abandoned create; True if it was removed."""
+def collect_debris(root, name):
+    """Remove `<root>/<name>` if it is an abandoned create; True if it was removed."""
     try:
-        fd = posix.open(_join(root, cid), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+        fd = posix.open(_join(root, name), posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
     except OSError:
         return False
-    d = ContainerDir(root, cid, fd)
+    d = ContainerDir(root, None, fd, name)
     try:
         if not d.lock(blocking=False):
             return False
@@ -233,7 +260,8 @@ def collect_debris(root, cid):
         d.close()
 
 
-def list_ids(root):
+def list_names(root):
+    """State directory names under root (IDs, or digests of long IDs)."""
     try:
         names = posix.listdir(root)
     except FileNotFoundError:
