@@ -86,9 +86,13 @@ class Container:
             st["annotations"] = self.st["annotations"]
         return st
 
-    def _hooks(self):
+    def _hooks(self, kind):
+        """The config's hooks of one kind ("poststart", "poststop"); () without loading the model."""
+        raw = (self.st.get("config") or {}).get("hooks") or {}
+        if not raw.get(kind):
+            return ()
         from . import spec
-        return spec.build_hooks((self.st.get("config") or {}).get("hooks"))
+        return getattr(spec.build_hooks(raw), kind)
 
     # --- transitions -------------------------------------------------------
 
@@ -100,11 +104,11 @@ class Container:
             raise StateError("cannot start an already running container")
         with log.step("open exec fifo"):
             self._exec_fifo()
-        hooks = self._hooks()
-        if hooks.poststart:
+        poststart = self._hooks("poststart")
+        if poststart:
             from . import hooks as hookrun
             try:
-                hookrun.run_all(hooks.poststart, self.hook_state(state.RUNNING), "poststart", log)
+                hookrun.run_all(poststart, self.hook_state(state.RUNNING), "poststart", log)
             except PyruncError:
                 # runtime-spec v1.3: a failing poststart hook stops the container
                 self._signal_init(signals.SIGKILL)
@@ -248,11 +252,10 @@ class Container:
 
     def destroy(self, log):
         """stopped → gone: poststop hooks (failures only warn), then the state."""
-        hooks = self._hooks()
-        if hooks.poststop:
+        poststop = self._hooks("poststop")
+        if poststop:
             from . import hooks as hookrun
-            hookrun.run_all(hooks.poststop, self.hook_state(state.STOPPED), "poststop", log,
-                            fatal=False)
+            hookrun.run_all(poststop, self.hook_state(state.STOPPED), "poststop", log, fatal=False)
         if self.st.get("intel_rdt"):
             from . import intelrdt
             intelrdt.remove(self.st["intel_rdt"])
