@@ -17,13 +17,19 @@ NAMES = (
 NUMBERS = {n: i for i, n in enumerate(NAMES)}
 
 
+_last_cap = None
+
+
 def last_cap():
-    """Highest capability the running kernel knows (probe the bounding set)."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
-            return int(f.read())
-    except OSError:
-        return len(NAMES) - 1
+    """Highest capability the running kernel knows (read once per process)."""
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _last_cap = int(f.read())
+        except OSError:
+            _last_cap = len(NAMES) - 1
+    return _last_cap
 
 
 def to_mask(names, warn=None, what="capabilities"):
@@ -46,11 +52,24 @@ def to_mask(names, warn=None, what="capabilities"):
 
 def own_bounding():
     """The runtime's own bounding set: no container can get more."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapBnd:"):
+                return int(line.split()[1], 16)
     mask = 0
     for cap in range(last_cap() + 1):
         if linux.capbset_read(cap):
             mask |= 1 << cap
     return mask
+
+
+def _bits(mask):
+    cap = 0
+    while mask:
+        if mask & 1:
+            yield cap
+        mask >>= 1
+        cap += 1
 
 
 class CapSets:
@@ -61,12 +80,15 @@ class CapSets:
     says to warn and not fail, so it is dropped from every set with a warning.
     """
 
-    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient")
+    __slots__ = ("bounding", "effective", "inheritable", "permitted", "ambient", "have")
 
-    def __init__(self, caps, warn=None):
-        have = own_bounding()
+    def __init__(self, caps, warn=None, user_ns=False):
+        # What the init can be given: the runtime's own bounding set, or all
+        # of them inside a user namespace (unshare/setns to one resets the
+        # bounding set to full).
+        self.have = have = ((1 << (last_cap() + 1)) - 1) if user_ns else own_bounding()
         missing = 0
-        for s in self.__slots__:
+        for s in self.__slots__[:5]:
             names = getattr(caps, s) if caps is not None else ()
             mask = to_mask(names, warn, f"capabilities.{s}")
             missing |= mask & ~have
@@ -76,12 +98,21 @@ class CapSets:
             warn(f"capabilities not in the runtime's bounding set, not granted: {names}")
 
 
-def drop_bounding(sets):
-    """Drop from the bounding set what the config does not list (before setuid)."""
-    top = last_cap()
-    for cap in range(top + 1):
-        if not sets.bounding & (1 << cap) and linux.capbset_read(cap):
-            linux.capbset_drop(cap)
+def bounding_from_status(status):
+    """CapBnd from the text of /proc/<pid>/status."""
+    for line in status.split(b"\n"):
+        if line.startswith(b"CapBnd:"):
+            return int(line.split()[1], 16)
+    return (1 << (last_cap() + 1)) - 1
+
+
+def drop_bounding(sets, current):
+    """Drop from the bounding set what the config does not list (before setuid).
+
+    `current` is the bounding set the init holds now (bounding_from_status).
+    """
+    for cap in _bits(current & ~sets.bounding):
+        linux.capbset_drop(cap)
 
 
 def apply(sets):
@@ -94,7 +125,5 @@ def apply(sets):
     """
     linux.capset(sets.effective, sets.permitted, sets.inheritable)
     linux.ambient_clear()
-    allowed = sets.ambient & sets.permitted & sets.inheritable
-    for cap in range(last_cap() + 1):
-        if allowed & (1 << cap):
-            linux.ambient_raise(cap)
+    for cap in _bits(sets.ambient & sets.permitted & sets.inheritable):
+        linux.ambient_raise(cap)

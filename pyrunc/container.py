@@ -12,14 +12,10 @@ the one way a container goes away (poststop hooks, then the state dir).
 
 import _signal
 import posix
+import time
 
 from . import OCI_VERSION, signals, state
 from .errors import NotExistError, PyruncError, StateError
-
-
-def _select():
-    import select  # only start, delete --force and run wait on fds
-    return select
 
 
 class Container:
@@ -115,40 +111,44 @@ class Container:
                 raise
 
     def _exec_fifo(self):
+        """Release the init through the exec fifo and wait until it has exec'd.
+
+        The init blocks opening the fifo for writing; our open lets it go on.
+        It writes "0" (or "E<reason>" if a startContainer hook failed) and
+        execs, which closes its end: EOF means the user program is running.
+        Until the init has connected, a non-blocking read says "no writer"
+        (b"") and we check it is alive between short sleeps; once it has
+        (EAGAIN, or data), reads block. No select/poll: `select` is a
+        shared library whose import costs more than this whole wait.
+        """
         d = self.dir
-        # the pidfd first: opening the fifo lets the init exec, and a short
-        # program may be gone before we look
-        pidfd = self._pidfd()
-        if pidfd is None:
+        if not self._alive():
             raise StateError("cannot start a container that has stopped")
         try:
             fd = posix.open(state.FIFO, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC, dir_fd=d.fd)
         except FileNotFoundError:
-            posix.close(pidfd)
             raise StateError("cannot start an already running container") from None
+        data = b""
         try:
-            data = b""
-            got_writer = False
-            try:
-                while True:
-                    ready, _, _ = _select().select([fd, pidfd], [], [])
-                    if fd in ready:
-                        chunk = posix.read(fd, 4096)
-                        if chunk:
-                            data += chunk
-                            got_writer = True
-                            continue
-                        if got_writer or data:
-                            break
-                    if pidfd in ready:
-                        # the init exited; whatever it wrote is all there is
-                        try:
-                            data += posix.read(fd, 4096)
-                        except BlockingIOError:
-                            pass
-                        break
-            finally:
-                posix.close(pidfd)
+            delay = 0.0001
+            while True:
+                try:
+                    chunk = posix.read(fd, 4096)
+                except BlockingIOError:
+                    break  # connected, nothing written yet
+                if chunk:
+                    data = chunk
+                    break
+                if not self._alive():
+                    break
+                time.sleep(delay)
+                delay = min(delay * 2, 0.01)
+            posix.set_blocking(fd, True)
+            while True:
+                chunk = posix.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
         finally:
             posix.close(fd)
         try:
@@ -160,6 +160,9 @@ class Container:
         if data[:1] == b"E":
             raise PyruncError(data[1:].decode(errors="replace"))
         raise PyruncError("container init exited before starting the container process")
+
+    def _alive(self):
+        return state.process_alive(self.pid, self.st.get("init_start_time"))
 
     def _pidfd(self):
         """A pidfd for the init, or None if it is gone (start time checked after opening)."""
@@ -231,14 +234,14 @@ class Container:
                 posix.close(fd)
 
     def _wait_gone(self, timeout=10.0):
-        fd = self._pidfd()
-        if fd is None:
-            return True
-        try:
-            ready, _, _ = _select().select([fd], [], [], timeout)
-            return bool(ready)
-        finally:
-            posix.close(fd)
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while self._alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return True
 
     def delete(self, force, log):
         status = self.status()

@@ -23,7 +23,7 @@ returning into the parent's code.
 import os
 import sys
 
-from . import devices, hooks, linux, namespaces, procfs, process, rootfs, signals
+from . import devices, linux, namespaces, procfs, process, rootfs, signals
 from .errors import ContainerError, PyruncError
 
 # dispositions Python changes at start-up and that execve would keep
@@ -43,6 +43,24 @@ class InitConfig:
             setattr(self, k, kw.pop(k, None))
         if kw:
             raise TypeError(sorted(kw))
+
+
+def preload(spec):
+    """Import, in the parent, every module the children will use for this spec.
+
+    The children never import anything: in a new user namespace the
+    runtime's files may not be readable by the mapped root, and after
+    pivot_root they are out of reach. Imports inside init code below only
+    bind names that are already in sys.modules.
+    """
+    import stat  # noqa: F401 - mounts, process
+    from . import paths  # noqa: F401
+    lx = spec.linux
+    if spec.hooks.create_container or spec.hooks.start_container:
+        from . import hooks  # noqa: F401
+    if lx.net_devices:
+        from . import netdev
+        netdev.preload()
 
 
 def _reset_signals():
@@ -122,6 +140,28 @@ def stage1(cfg):
         os._exit(code)
 
 
+def stage1_direct(cfg):
+    """The init, forked straight into its PID namespace by the parent: joins and
+    unshares its other namespaces itself, then goes on as stage 2. Never returns."""
+    chan = cfg.chan
+    try:
+        _reset_signals()
+        _close_inherited(cfg)
+        log = cfg.log
+        others = [(t, fd) for t, fd in cfg.ns_fds if t != "pid"]
+        if others:
+            with log.step("join namespaces " + ",".join(t for t, _ in others)):
+                namespaces.join(others)
+        flags = namespaces.new_flags(cfg.spec.linux, exclude=linux.CLONE_NEWPID | linux.CLONE_NEWCGROUP)
+        if flags:
+            with log.step(f"unshare {flags:#x}"):
+                linux.unshare(flags)
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+        os._exit(1)
+    stage2(cfg)
+
+
 def stage2(cfg):
     """C2: the container init. Never returns."""
     chan = cfg.chan
@@ -167,6 +207,7 @@ def _stage2(cfg):
         chan.send({"type": "hooks"})
         chan.expect("hooks-done")
     if spec.hooks.create_container:
+        from . import hooks
         hooks.run_all(spec.hooks.create_container, cfg.state_for_hooks(os.getpid(), "created"),
                       "createContainer", log)
 
@@ -195,7 +236,7 @@ def _stage2(cfg):
 
     env = process.build_env(proc.env + tuple(cfg.extra_env or ()), proc.user.uid, rootfd)
     cwd_fd = _open_cwd(rootfd, proc.cwd)
-    process.switch_user(proc.user, cfg.capsets, cwd_fd)
+    process.switch_user(proc.user, cfg.capsets, cwd_fd, procfd)
     os.close(cwd_fd)
     _check_cwd(proc.cwd)
     if proc.no_new_privileges:
@@ -260,6 +301,7 @@ def _wait_and_exec(cfg, procfd, path, env):
     os.close(cfg.fifo_fd)
     try:
         if spec.hooks.start_container:
+            from . import hooks
             hooks.run_all(spec.hooks.start_container, cfg.state_for_hooks(os.getpid(), "created"),
                           "startContainer", cfg.log)
         if proc.exec_cpu_affinity:

@@ -10,12 +10,13 @@ not in glibc 2.36; every syscall added after 5.1 has one number on every
 architecture.
 """
 
-import ctypes
 import os
 
 import _prctl
 
-_libc = ctypes.CDLL(None, use_errno=True)
+from . import cabi as ctypes
+
+_libc = ctypes.libc
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
 
@@ -234,9 +235,9 @@ class _Statfs(ctypes.Structure):
     _fields_ = [("f_type", ctypes.c_long), ("f_bsize", ctypes.c_long),
                 ("f_blocks", ctypes.c_ulong), ("f_bfree", ctypes.c_ulong),
                 ("f_bavail", ctypes.c_ulong), ("f_files", ctypes.c_ulong),
-                ("f_ffree", ctypes.c_ulong), ("f_fsid", ctypes.c_int * 2),
+                ("f_ffree", ctypes.c_ulong), ("f_fsid", ctypes.array(ctypes.c_int, 2)),
                 ("f_namelen", ctypes.c_long), ("f_frsize", ctypes.c_long),
-                ("f_flags", ctypes.c_long), ("f_spare", ctypes.c_long * 4)]
+                ("f_flags", ctypes.c_long), ("f_spare", ctypes.array(ctypes.c_long, 4))]
 
 
 def fstatfs(fd):
@@ -347,7 +348,7 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 def capset(effective, permitted, inheritable):
     """Set the three 64-bit capability masks of the calling thread."""
     hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
+    data = ctypes.array(_CapData, 2)()
     for i in (0, 1):
         sh = 32 * i
         data[i].effective = (effective >> sh) & 0xFFFFFFFF
@@ -359,7 +360,7 @@ def capset(effective, permitted, inheritable):
 def capget(pid=0):
     """(effective, permitted, inheritable) 64-bit masks of a thread."""
     hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
-    data = (_CapData * 2)()
+    data = ctypes.array(_CapData, 2)()
     _check(_libc.capget(ctypes.byref(hdr), data), "capget")
     return tuple(getattr(data[0], f) | (getattr(data[1], f) << 32)
                  for f in ("effective", "permitted", "inheritable"))
@@ -412,6 +413,52 @@ def sched_setattr(policy, flags, nice, priority, runtime, deadline, period):
            "sched_setattr")
 
 
+class _Rlimit(ctypes.Structure):
+    _fields_ = [("cur", ctypes.c_ulong), ("max", ctypes.c_ulong)]
+
+
+RLIM_INFINITY = (1 << 64) - 1
+
+
+def setrlimit(resource, soft, hard):
+    """prlimit(2) on ourselves (the `resource` module is a shared library to load)."""
+    new = _Rlimit(soft, hard)
+    _check(_libc.prlimit(ctypes.c_int(0), ctypes.c_int(resource), ctypes.byref(new), None),
+           f"setrlimit {resource}")
+
+
+def ioctl_int(fd, request):
+    """An ioctl taking no argument and returning an int (NS_GET_NSTYPE and friends)."""
+    return _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), None), f"ioctl {request:#x}")
+
+
+class _IfReqFlags(ctypes.Structure):
+    _fields_ = [("name", ctypes.array(ctypes.c_char, 16)), ("flags", ctypes.c_short),
+                ("pad", ctypes.array(ctypes.c_char, 22))]
+
+
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
+
+
+def link_up(name):
+    """Set IFF_UP on an interface of our network namespace (ioctl on a datagram socket)."""
+    fd = _check(_libc.socket(ctypes.c_int(2), ctypes.c_int(2 | os.O_CLOEXEC), ctypes.c_int(0)),
+                "socket")  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
+    try:
+        req = _IfReqFlags()
+        req.name = _b(name)
+        _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(SIOCGIFFLAGS), ctypes.byref(req)),
+               f"get flags of {name}")
+        if not req.flags & IFF_UP:
+            req.flags |= IFF_UP
+            _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(SIOCSIFFLAGS), ctypes.byref(req)),
+                   f"bring {name} up")
+    finally:
+        os.close(fd)
+
+
 IOPRIO_WHO_PROCESS = 1
 
 
@@ -426,7 +473,7 @@ def set_mempolicy(mode, nodes):
     nodes = list(nodes)
     maxnode = (max(nodes) + 1) if nodes else 0
     words = (maxnode + 63) // 64 or 1
-    mask = (ctypes.c_ulong * words)()
+    mask = ctypes.array(ctypes.c_ulong, words)()
     for n in nodes:
         mask[n // 64] |= 1 << (n % 64)
     nr = _NR_ARCH["set_mempolicy"]

@@ -6,9 +6,7 @@ other new namespaces are owned by it). New PID and time namespaces only
 apply to children, which is why the init is forked after `unshare`.
 """
 
-import fcntl
 import os
-import sys
 
 from . import linux, procfs
 from .errors import ConfigError, ContainerError
@@ -40,7 +38,7 @@ def open_paths(linux_spec):
             if ftype != NSFS_MAGIC:
                 raise ConfigError(f"{ns.type} namespace path {ns.path} is not a namespace file")
             try:
-                kind = fcntl.ioctl(fd, NS_GET_NSTYPE)
+                kind = linux.ioctl_int(fd, NS_GET_NSTYPE)
             except OSError:
                 kind = None
             if kind is not None and kind != NAMESPACE_FLAGS[ns.type]:
@@ -53,13 +51,14 @@ def open_paths(linux_spec):
     return out
 
 
-def join(ns_fds):
+def join(ns_fds, close=True):
     for nstype, fd in ns_fds:
         try:
             linux.setns(fd, NAMESPACE_FLAGS[nstype], f"setns {nstype}")
         except OSError as e:
             raise ContainerError(f"failed to join {nstype} namespace: {e}") from None
-        os.close(fd)
+        if close:
+            os.close(fd)
 
 
 def new_flags(linux_spec, exclude=0):
@@ -99,23 +98,9 @@ def set_time_offsets(procfd, offsets):
         raise ContainerError(f"failed to set time namespace offsets: {e}") from None
 
 
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-
-
 def loopback_up():
     """Bring `lo` up in a new network namespace (runc's loopback strategy)."""
-    import _socket
-    s = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC, 0)
     try:
-        req = b"lo".ljust(16, b"\0") + bytes(24)
-        res = fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req)
-        flags = int.from_bytes(res[16:18], sys.byteorder)
-        if not flags & IFF_UP:
-            fcntl.ioctl(s.fileno(), SIOCSIFFLAGS,
-                        b"lo".ljust(16, b"\0") + (flags | IFF_UP).to_bytes(2, sys.byteorder) + bytes(22))
+        linux.link_up("lo")
     except OSError as e:
-        raise ContainerError(f"unable to bring up loopback: {linux.go_strerror(e.errno)}") from None
-    finally:
-        s.close()
+        raise ContainerError(f"unable to bring up loopback: {e}") from None

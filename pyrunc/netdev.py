@@ -9,6 +9,11 @@ the init restores them inside, as runtime-spec config-linux.md requires.
 from .errors import ContainerError
 
 
+def preload():
+    """pyroute2 is imported by the parent: the init may not be able to read it."""
+    from pyroute2 import IPRoute  # noqa: F401 - pyroute2 loads lazily
+
+
 def move_all(net_devices, pid, log):
     """Parent side. Returns [{"name", "addrs": [[addr, prefixlen]], "up", "mtu"}] for the init."""
     from pyroute2 import IPRoute

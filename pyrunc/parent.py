@@ -20,7 +20,7 @@ import time
 from . import OCI_VERSION, capabilities, linux, namespaces, procfs, signals, state, validate
 from . import spec as specmod
 from .errors import ConfigError, ContainerError, PyruncError
-from .init import InitConfig, stage1
+from .init import InitConfig, preload, stage1, stage1_direct
 from .rollback import Rollback
 from .sync import Channel
 
@@ -89,7 +89,7 @@ def create(opts, log):
     """Create the container; returns Created. The caller's stdio becomes the init's."""
     spec = load_spec(opts, log)
     ns_fds = namespaces.open_paths(spec.linux)
-    capsets = capabilities.CapSets(spec.process.capabilities, log.warn)
+    capsets = capabilities.CapSets(spec.process.capabilities, log.warn, user_ns=spec.linux.has("user"))
     old_handlers = {}
     for name in ("INT", "TERM", "HUP", "QUIT"):
         num = signals.NAMES[name]
@@ -117,13 +117,16 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
     rb.push("close fifo", os.close, fifo_fd)
 
     new_user = lx.has("user") and not lx.ns("user").path
-    parent_chan, child_chan = Channel.pair()
+    needs_fds = any(m.uid_mappings or "idmap" in m.extensions or "ridmap" in m.extensions
+                    for m in spec.mounts)
+    parent_chan, child_chan = Channel.pair(with_fds=needs_fds)
     rb.push("close sync channel", parent_chan.close)
     linux.set_child_subreaper()
 
     def state_for_hooks(pid, status):
         return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
 
+    preload(spec)
     cfg = InitConfig(spec=spec, cid=opts.id, bundle=opts.bundle, log=log, chan=child_chan,
                      fifo_fd=fifo_fd, no_pivot=opts.no_pivot,
                      # runc: stdio, then $LISTEN_FDS fds, then --preserve-fds ones, from fd 3
@@ -131,36 +134,19 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
                      extra_env=(f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1") if opts.listen_fds else (),
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
-                     keep_fds=[child_chan.fileno(), fifo_fd] + [fd for _, fd in ns_fds] + log.fds())
-    c1 = os.fork()
-    if c1 == 0:
-        parent_chan.close()
-        stage1(cfg)  # never returns
-    log.debug(f"forked stage 1 {c1}")
-    child_chan.close()
-    rb.push("reap stage 1", _kill_reap, c1)
-    for _, fd in ns_fds:
-        os.close(fd)
-    ns_fds.clear()
-
-    if new_user:
-        parent_chan.expect("userns")
-        with log.step("write uid/gid maps"):
-            pfd = procfs.open_private()
-            try:
-                namespaces.write_id_maps(pfd, c1, lx.uid_mappings, lx.gid_mappings)
-            finally:
-                os.close(pfd)
-        parent_chan.send({"type": "idmap-done"})
-    pid = parent_chan.expect("pid")["pid"]
+                     keep_fds=child_chan.fds() + [fifo_fd] + [fd for _, fd in ns_fds] + log.fds())
+    # A user namespace (new or joined) must own the PID namespace it gets,
+    # and new time offsets must be set before the init is forked: those
+    # need runc's two stages. Everything else is one fork.
+    if lx.has("user") or (lx.has("time") and not lx.ns("time").path):
+        pid = _spawn_two_stage(cfg, parent_chan, child_chan, rb, log)
+    else:
+        pid = _spawn_direct(cfg, parent_chan, child_chan, rb, log)
     if spec.hooks.poststop:
         # a failed create continues the lifecycle at delete (runtime.md step 12),
         # so poststop hooks run once the init is gone
         rb.push("poststop hooks", _poststop, spec, state_for_hooks, log)
     rb.push("kill container init", _kill_reap, pid)
-    _, status = os.waitpid(c1, 0)
-    if status != 0:
-        raise ContainerError("container init stage 1 failed")
     start_time = state.proc_start_time(pid)
     if start_time is None:
         raise ContainerError("container init exited unexpectedly")
@@ -219,6 +205,83 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
     rb.commit()
     parent_chan.close()
     return Created(d, st, pid)
+
+
+def _spawn_two_stage(cfg, parent_chan, child_chan, rb, log):
+    """runc's nsexec: stage 1 makes the user (and time) namespace, the parent
+    writes the id maps, stage 1 forks the init into the new PID namespace.
+
+    A new user namespace must exist before the other namespaces so that it
+    owns them, and its maps can only be written from outside; a time
+    namespace's offsets must be set before its first member is forked.
+    """
+    lx = cfg.spec.linux
+    c1 = os.fork()
+    if c1 == 0:
+        parent_chan.close()
+        stage1(cfg)  # never returns
+    log.debug(f"forked stage 1 {c1}")
+    child_chan.close()
+    rb.push("reap stage 1", _kill_reap, c1)
+    _close_ns_fds(cfg)
+    if cfg.new_user:
+        parent_chan.expect("userns")
+        with log.step("write uid/gid maps"):
+            pfd = procfs.open_private()
+            try:
+                namespaces.write_id_maps(pfd, c1, lx.uid_mappings, lx.gid_mappings)
+            finally:
+                os.close(pfd)
+        parent_chan.send({"type": "idmap-done"})
+    pid = parent_chan.expect("pid")["pid"]
+    # stage 1 exits once the init is forked; we are a subreaper, so the init
+    # is now our child
+    rb.push("kill container init", _kill_reap, pid)
+    _, status = os.waitpid(c1, 0)
+    if status != 0:
+        raise ContainerError("container init stage 1 failed")
+    return pid
+
+
+def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
+    """Without a new user or time namespace one fork is enough.
+
+    The parent points its own pid_for_children at the container's PID
+    namespace (new or joined), forks the init into it, and points it back
+    at its own; the init then joins and unshares the other namespaces
+    itself. This saves a process and a round trip on every plain create.
+    """
+    lx = cfg.spec.linux
+    pidns = lx.ns("pid")
+    own = None
+    if pidns is not None:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if pidns is not None:
+            joined = [fd for t, fd in cfg.ns_fds if t == "pid"]
+            if joined:
+                namespaces.join([("pid", joined[0])], close=False)
+            else:
+                linux.unshare(linux.CLONE_NEWPID)
+        pid = os.fork()
+        if pid == 0:
+            parent_chan.close()
+            stage1_direct(cfg)  # never returns
+    finally:
+        if own is not None:
+            # the runtime's later children (hooks) stay in the runtime's namespace
+            linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
+            os.close(own)
+    log.debug(f"forked init {pid}")
+    child_chan.close()
+    _close_ns_fds(cfg)
+    return pid
+
+
+def _close_ns_fds(cfg):
+    for _, fd in cfg.ns_fds:
+        os.close(fd)
+    cfg.ns_fds.clear()
 
 
 def _poststop(spec, state_for_hooks, log):

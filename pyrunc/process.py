@@ -7,7 +7,6 @@ capability sets and no_new_privs. Errors name the field.
 """
 
 import os
-import resource
 
 from . import capabilities, linux, procfs
 from .errors import ContainerError
@@ -55,13 +54,10 @@ def parse_cpus(s):
 def set_rlimits(rlimits):
     for r in rlimits:
         num = RLIMITS[r.type]
-        soft = resource.RLIM_INFINITY if r.soft >= _UNLIMITED else r.soft
-        hard = resource.RLIM_INFINITY if r.hard >= _UNLIMITED else r.hard
         try:
-            resource.setrlimit(num, (soft, hard))
-        except (OSError, ValueError) as e:
-            err = getattr(e, "errno", None) or 1
-            raise ContainerError(f"error setting rlimit type {r.type}: {linux.go_strerror(err)}") from None
+            linux.setrlimit(num, min(r.soft, _UNLIMITED), min(r.hard, _UNLIMITED))
+        except OSError as e:
+            raise ContainerError(f"error setting rlimit type {r.type}: {linux.go_strerror(e.errno)}") from None
 
 
 def set_oom_score_adj(procfd, value):
@@ -140,9 +136,10 @@ def join_session_keyring(cid):
             raise ContainerError(f"could not create session key: {e}") from None
 
 
-def switch_user(user, capsets, cwd_fd):
+def switch_user(user, capsets, cwd_fd, procfd):
     """runc's finalizeNamespace: bounding set, setgroups/setgid/setuid, caps."""
-    capabilities.drop_bounding(capsets)
+    status = procfs.read(procfd, f"{os.getpid()}/status")
+    capabilities.drop_bounding(capsets, capabilities.bounding_from_status(status))
     linux.set_keepcaps(True)
     try:
         groups = list(user.additional_gids)

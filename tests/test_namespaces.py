@@ -278,6 +278,22 @@ def test_user_namespace_inside_and_file_ownership(runtime, userns_bundle):
     assert (st.st_uid, st.st_gid) == (100000, 100000)
 
 
+def test_user_namespace_bounding_set_is_the_configured_one(runtime, userns_bundle):
+    """A new user namespace starts with a full bounding set (CAP_SYS_RESOURCE too, which
+    this host's runtime lacks): everything the config does not list must be dropped."""
+    cfg = userns_config(sh("grep -E '^Cap(Bnd|Eff)' /proc/self/status"))
+    for k in ("bounding", "effective", "permitted"):
+        cfg["process"]["capabilities"][k] = ["CAP_KILL", "CAP_SYS_RESOURCE"]
+    cfg["process"]["capabilities"]["ambient"] = []
+    b = userns_bundle(None, cfg)
+    p = run(runtime, b, "ubnd")
+    assert p.returncode == 0, p.stderr
+    want = (1 << 5) | (1 << 24)  # CAP_KILL, CAP_SYS_RESOURCE: grantable inside the namespace
+    lines = dict(line.split(":") for line in p.stdout.split("\n") if line)
+    assert int(lines["CapBnd"], 16) == want
+    assert int(lines["CapEff"], 16) == want
+
+
 def test_join_user_namespace_by_path(runtime, userns_bundle):
     a = userns_bundle(["sleep", "300"])
     runtime.create("a", a)
