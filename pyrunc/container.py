@@ -144,11 +144,7 @@ class Container:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.01)
             posix.set_blocking(fd, True)
-            while True:
-                chunk = posix.read(fd, 4096)
-                if not chunk:
-                    break
-                data += chunk
+            data += state.read_all(fd)
         finally:
             posix.close(fd)
         try:

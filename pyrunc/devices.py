@@ -72,11 +72,7 @@ def _bind_host_node(rootfd, dev, log):
             raise ContainerError(f"host {dev.path} is not a device node")
         destfd = paths.mkfile(rootfd, dev.path, 0o000)
         try:
-            mfd = mounts.clone_tree(hostfd, False, f"bind {dev.path}")
-            try:
-                mounts.attach(mfd, destfd, f"bind {dev.path}")
-            finally:
-                os.close(mfd)
+            mounts.bind_fd(hostfd, destfd, f"bind {dev.path}")
         finally:
             os.close(destfd)
     finally:

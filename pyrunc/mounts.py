@@ -95,6 +95,26 @@ def clone_tree(srcfd, recursive, what):
     return L.open_tree(srcfd, "", flags, what)
 
 
+def attach_new(mfd, destfd, what):
+    """Attach a detached mount onto destfd and close it."""
+    try:
+        attach(mfd, destfd, what)
+    finally:
+        os.close(mfd)
+
+
+def bind_fd(srcfd, destfd, what, recursive=False, readonly=False):
+    """Bind what srcfd points at onto destfd (optionally read-only, only its top mount)."""
+    mfd = clone_tree(srcfd, recursive, what)
+    if readonly:
+        try:
+            L.mount_setattr(mfd, False, L.MOUNT_ATTR_RDONLY, what=what)
+        except OSError:
+            os.close(mfd)
+            raise
+    attach_new(mfd, destfd, what)
+
+
 def set_bind_flags(mfd, flags, clear, what):
     """Give a cloned bind the requested per-mount flags (runc's bind remount).
 

@@ -14,7 +14,7 @@ the container init makes its own handle once it is PID 1 of its namespace.
 
 import os
 
-from . import linux
+from . import linux, state
 from .linux import SyscallError
 
 _BENEATH = linux.RESOLVE_BENEATH | linux.RESOLVE_NO_XDEV | linux.RESOLVE_NO_MAGICLINKS
@@ -59,12 +59,7 @@ def write(procfd, rel, data):
 def read(procfd, rel):
     fd = open_file(procfd, rel, os.O_RDONLY)
     try:
-        out = b""
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return out
-            out += chunk
+        return state.read_all(fd)
     finally:
         os.close(fd)
 

@@ -9,7 +9,7 @@ maskedPaths, pivot_root, then a read-only root.
 import os
 import stat
 
-from . import cgroups, devices, mounts, paths, procfs
+from . import cgroups, mounts, paths, procfs
 from . import linux as L
 from .errors import ContainerError
 from .linux import SyscallError
@@ -41,6 +41,7 @@ def prepare(spec, procfd, log):
     with log.step("bind rootfs"):
         hostfd = paths.open_dir(rootpath)
         try:
+            # the clone's fd stays open: once attached it is the new root
             rootfd = mounts.clone_tree(hostfd, True, "bind rootfs")
             mounts.attach(rootfd, hostfd, "bind rootfs")
         finally:
@@ -79,11 +80,8 @@ def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):
                 return
             destfd = paths.mkdir_all(rootfd, m.destination)
             try:
-                tfd = mounts.new_fs("tmpfs", "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC, "mode=755", what)
-                try:
-                    mounts.attach(tfd, destfd, what)
-                finally:
-                    os.close(tfd)
+                mounts.attach_new(mounts.new_fs("tmpfs", "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC,
+                                                "mode=755", what), destfd, what)
             finally:
                 os.close(destfd)
             for h in v1:
@@ -130,11 +128,12 @@ def _mount_hierarchy(rootfd, dest, h, cgpath, m, cgroupns, what):
                 mfd = mounts.clone_tree(hostfd, False, what)
             finally:
                 os.close(hostfd)
-            mounts.set_bind_flags(mfd, m.flags | L.MS_BIND, m.clear_flags, what)
-        try:
-            mounts.attach(mfd, destfd, what)
-        finally:
-            os.close(mfd)
+            try:
+                mounts.set_bind_flags(mfd, m.flags | L.MS_BIND, m.clear_flags, what)
+            except OSError:
+                os.close(mfd)
+                raise
+        mounts.attach_new(mfd, destfd, what)
     finally:
         os.close(destfd)
 
@@ -237,12 +236,7 @@ def _readonly_path(rootfd, p):
     if fd is None:
         return
     try:
-        mfd = mounts.clone_tree(fd, True, f"bind {p}")
-        try:
-            L.mount_setattr(mfd, False, L.MOUNT_ATTR_RDONLY, what=f"make {p} read-only")
-            mounts.attach(mfd, fd, f"bind {p}")
-        finally:
-            os.close(mfd)
+        mounts.bind_fd(fd, fd, f"make {p} read-only", recursive=True, readonly=True)
     finally:
         os.close(fd)
 
@@ -253,12 +247,8 @@ def _mask_path(rootfd, p, nullfd):
         return
     try:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
-            mfd = mounts.new_fs("tmpfs", "tmpfs", L.MS_RDONLY, "", f"mask {p}")
+            mounts.attach_new(mounts.new_fs("tmpfs", "tmpfs", L.MS_RDONLY, "", f"mask {p}"), fd, f"mask {p}")
         else:
-            mfd = mounts.clone_tree(nullfd, False, f"mask {p}")
-        try:
-            mounts.attach(mfd, fd, f"mask {p}")
-        finally:
-            os.close(mfd)
+            mounts.bind_fd(nullfd, fd, f"mask {p}")
     finally:
         os.close(fd)

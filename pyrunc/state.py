@@ -44,6 +44,16 @@ def _join(a, b):
     return a.rstrip("/") + "/" + b if a else b
 
 
+def read_all(fd):
+    """Everything until EOF (blocking fds)."""
+    data = b""
+    while True:
+        chunk = posix.read(fd, 65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def check_id(cid):
     """runc's validateID (`^[\\w+-.]+$`, not "." or ".."), plus a length cap."""
     if not cid or cid in (".", "..") or len(cid) > _MAX_ID or not _ID_CHARS.issuperset(cid):
@@ -128,12 +138,7 @@ class ContainerDir:
         except FileNotFoundError:
             return None
         try:
-            data = b""
-            while True:
-                chunk = posix.read(fd, 65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = read_all(fd)
         finally:
             posix.close(fd)
         try:

@@ -26,44 +26,17 @@ sys.path.insert(0, str(REPO))
 # Where tests keep state: not /tmp (a tools/v2vm guest given /tmp empties it).
 TEST_TMP = Path(os.environ.get("PYRUNC_TEST_TMP", "/var/tmp/pyrunc-tests"))
 
-BASE_CONFIG = {
-    "ociVersion": "1.3.0",
-    "process": {
-        "terminal": False,
-        "user": {"uid": 0, "gid": 0},
-        "args": ["true"],
-        "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-        "cwd": "/",
-        "capabilities": {k: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-                         for k in ("bounding", "effective", "permitted", "ambient")},
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-        "noNewPrivileges": True,
-    },
-    "root": {"path": "rootfs", "readonly": True},
-    "hostname": "pyrunc-test",
-    "mounts": [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-    ],
-    "linux": {
-        "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                        "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
-        "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
-    },
-}
+def _base():
+    """`pyrunc spec` (runc's default) for tests: no terminal, /bin/true, our hostname."""
+    from pyrunc import specconv
+    cfg = specconv.example()
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["true"]
+    cfg["hostname"] = "pyrunc-test"
+    return cfg
+
+
+BASE_CONFIG = _base()
 
 
 def base_config(args=None, **overrides):
@@ -282,3 +255,25 @@ def mounts_under(prefix):
             if mp.startswith(str(prefix)):
                 out.append(mp)
     return out
+
+
+def assert_refused(runtime, b, *needles, cid="bad"):
+    """create fails with an error naming the problem and leaves nothing behind."""
+    p = runtime.create(cid, b, check=False)
+    assert p.returncode != 0, "create should have failed"
+    low = p.stderr.lower()
+    assert any(n.lower() in low for n in needles), p.stderr
+    assert runtime.ids() == []
+    assert os.listdir(runtime.root) == []
+    assert mounts_under(b.path) == []
+    return p
+
+
+@pytest.fixture(autouse=True)
+def no_host_mounts_leak():
+    """No test may leave a mount on the host under the test directories."""
+    TEST_TMP.mkdir(parents=True, exist_ok=True)
+    before = set(mounts_under(TEST_TMP))
+    yield
+    after = set(mounts_under(TEST_TMP))
+    assert after <= before, f"host mounts left behind: {sorted(after - before)}"

@@ -12,7 +12,6 @@ import subprocess
 import time
 from datetime import datetime, timezone
 
-import pytest
 
 import pyrunc
 from conftest import base_config

@@ -54,15 +54,6 @@ tr '\0' '\n' < /proc/$$/environ > "$dir/env"
 }
 
 
-@pytest.fixture(autouse=True)
-def no_host_mounts_leak():
-    TEST_TMP.mkdir(parents=True, exist_ok=True)
-    before = set(mounts_under(TEST_TMP))
-    yield
-    after = set(mounts_under(TEST_TMP))
-    assert after <= before, f"host mounts left behind: {sorted(after - before)}"
-
-
 class HookDir:
     """The scripts, where hooks record, and how a hook entry points at them."""
 

@@ -4,7 +4,6 @@ import json
 import os
 import time
 
-from conftest import base_config
 
 
 def test_create_start_kill_delete(runtime, bundle, tmp_path):

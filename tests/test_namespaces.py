@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TMP, Bundle, base_config, mounts_under
+from conftest import TEST_TMP, Bundle, assert_refused, base_config, mounts_under
 
 # spec type -> /proc/<pid>/ns/<name>
 PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
@@ -45,18 +45,6 @@ def start_and_output(runtime, cid):
     runtime("start", cid, check=True)
     assert runtime.wait_status(cid, "stopped")
     return Path(runtime.workdir / f"{cid}.out").read_text()
-
-
-def assert_refused(runtime, b, *needles, cid="bad"):
-    """create fails with an error naming the problem and leaves nothing behind."""
-    p = runtime.create(cid, b, check=False)
-    assert p.returncode != 0, "create should have failed"
-    low = p.stderr.lower()
-    assert any(n.lower() in low for n in needles), p.stderr
-    assert runtime.ids() == []
-    assert os.listdir(runtime.root) == []
-    assert mounts_under(b.path) == []
-    return p
 
 
 def minimal_mounts(cfg):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_config, mounts_under
+from conftest import assert_refused, base_config, mounts_under
 
 
 def sh(script):
@@ -51,17 +51,6 @@ def create_started(runtime, b, cid, comm="sleep"):
     runtime("start", cid, check=True)
     wait_exec(pid, comm)
     return pid
-
-
-def assert_refused(runtime, b, *needles, cid="bad"):
-    p = runtime.create(cid, b, check=False)
-    assert p.returncode != 0, "create should have failed"
-    low = p.stderr.lower()
-    assert any(n.lower() in low for n in needles), p.stderr
-    assert runtime.ids() == []
-    assert os.listdir(runtime.root) == []
-    assert mounts_under(b.path) == []
-    return p
 
 
 def status_fields(text):

@@ -22,16 +22,6 @@ from conftest import TEST_TMP, mounts_under
 # --- helpers -----------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def no_host_mounts_leak():
-    """No test may leave a mount on the host under the test directories."""
-    TEST_TMP.mkdir(parents=True, exist_ok=True)
-    before = set(mounts_under(TEST_TMP))
-    yield
-    after = set(mounts_under(TEST_TMP))
-    assert after <= before, f"host mounts left behind: {sorted(after - before)}"
-
-
 @pytest.fixture
 def hostdir():
     """A scratch host directory under the test tree (not in any bundle)."""
