@@ -132,14 +132,13 @@ def parse_flags(flags, argv, reorder=True):
 def _create_opts(g, v, cid):
     import os
     from .parent import CreateOptions, abs_bundle
-    if g["systemd-cgroup"]:
-        raise PyruncError("systemd cgroup driver is not supported yet")
     if v["preserve-fds"] < 0:
         raise UsageError("--preserve-fds must not be negative")
     return CreateOptions(root=g["root"], id=cid, bundle=abs_bundle(v["bundle"]), pid_file=v["pid-file"],
                          console_socket=v["console-socket"] and os.path.abspath(v["console-socket"]),
                          no_pivot=v["no-pivot"], no_new_keyring=v["no-new-keyring"],
-                         preserve_fds=v["preserve-fds"], listen_fds=_listen_fds(os.environ))
+                         preserve_fds=v["preserve-fds"], listen_fds=_listen_fds(os.environ),
+                         systemd_cgroup=g["systemd-cgroup"])
 
 
 def _listen_fds(env):
@@ -152,16 +151,23 @@ def _listen_fds(env):
     return n if n > 0 and pid == posix.getpid() else 0
 
 
+def _warm_up():
+    from .cgroups import warm_up
+    return warm_up()
+
+
 def cmd_create(g, v, args, log):
+    warm = _warm_up()
     from . import parent
-    parent.create(_create_opts(g, v, args[0]), log)
+    parent.create(_create_opts(g, v, args[0]), log, warm)
     return 0
 
 
 def cmd_run(g, v, args, log):
+    warm = _warm_up()
     from . import container, parent
     opts = _create_opts(g, v, args[0])
-    created = parent.create(opts, log)
+    created = parent.create(opts, log, warm)
     c = container.Container(created.dir, created.state)
     try:
         c.start(log)
@@ -282,6 +288,185 @@ def _not_yet(g, v, args, log):
     raise PyruncError("this command is not implemented yet")
 
 
+def _with_container(g, cid, fn, lock=True):
+    from . import container
+    c = container.Container.load(g["root"], cid, lock=lock)
+    try:
+        return fn(c)
+    finally:
+        c.close()
+
+
+def cmd_pause(g, v, args, log):
+    _with_container(g, args[0], lambda c: c.pause())
+    return 0
+
+
+def cmd_resume(g, v, args, log):
+    _with_container(g, args[0], lambda c: c.resume())
+    return 0
+
+
+def cmd_ps(g, v, args, log):
+    from . import fastjson
+    pids = _with_container(g, args[0], lambda c: c.pids(), lock=False)
+    if v["format"] == "json":
+        sys.stdout.write(fastjson.dumps(pids) + "\n")
+        return 0
+    if v["format"] != "table":
+        raise PyruncError(f'invalid format option "{v["format"]}"')
+    import subprocess
+    ps_args = args[1:] or ["-ef"]
+    try:
+        out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise PyruncError(f"ps: {getattr(e, 'stderr', '') or e}".strip()) from None
+    lines = out.splitlines()
+    if not lines:
+        return 0
+    try:
+        col = lines[0].split().index("PID")
+    except ValueError:
+        raise PyruncError("couldn't find PID field in ps output") from None
+    keep = set(pids)
+    sys.stdout.write(lines[0] + "\n")
+    for line in lines[1:]:
+        f = line.split()
+        if len(f) > col and f[col].isdigit() and int(f[col]) in keep:
+            sys.stdout.write(line + "\n")
+    return 0
+
+
+def ram_in_bytes(s):
+    """docker/go-units RAMInBytes: "512m", "1g", "100" (binary multiples)."""
+    t = s.strip().lower()
+    for suffix in ("ib", "b"):
+        if t.endswith(suffix) and len(t) > len(suffix) and not t[:-len(suffix)][-1:].isdigit():
+            t = t[:-len(suffix)]
+            break
+    mult = 1
+    if t and t[-1] in "kmgtp":
+        mult = 1024 ** ("kmgtp".index(t[-1]) + 1)
+        t = t[:-1]
+    try:
+        value = float(t)
+    except ValueError:
+        raise PyruncError(f"invalid size: '{s}'") from None
+    if value < 0:
+        raise PyruncError(f"invalid size: '{s}'")
+    return int(value * mult)
+
+
+def _update_resources(v):
+    """runc update's flags as a runtime-spec LinuxResources dict (only what was given)."""
+    r = {}
+
+    def put(section, key, val):
+        r.setdefault(section, {})[key] = val
+
+    def num(flag, cast=int):
+        val = v.get(flag)
+        if val in (None, ""):
+            return None
+        try:
+            return cast(val)
+        except (ValueError, PyruncError) as e:
+            raise PyruncError(f"invalid value for {flag}: {val}") from e
+
+    for flag, sec, key in (("cpu-period", "cpu", "period"), ("cpu-rt-period", "cpu", "realtimePeriod"),
+                           ("cpu-share", "cpu", "shares"), ("cpu-shares", "cpu", "shares"),
+                           ("cpu-quota", "cpu", "quota"), ("cpu-rt-runtime", "cpu", "realtimeRuntime"),
+                           ("cpu-burst", "cpu", "burst"), ("blkio-weight", "blockIO", "weight")):
+        n = num(flag)
+        if n:
+            put(sec, key, n)
+    for flag, key in (("cpuset-cpus", "cpus"), ("cpuset-mems", "mems")):
+        if v.get(flag):
+            put("cpu", key, v[flag])
+    for flag, key in (("memory", "limit"), ("memory-swap", "swap"), ("memory-reservation", "reservation")):
+        val = v.get(flag)
+        if val:
+            put("memory", key, -1 if val.strip() == "-1" else ram_in_bytes(val))
+    n = num("pids-limit")
+    if n:
+        put("pids", "limit", n)
+    return r
+
+
+def cmd_update(g, v, args, log):
+    from . import fastjson, schemacheck
+    src = v["resources"]
+    if src:
+        try:
+            data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
+        except OSError as e:
+            raise PyruncError(f"open {src}: {e.strerror.lower()}") from None
+        try:
+            r = fastjson.loads(data)
+        except ValueError as e:
+            raise PyruncError(f"invalid resources JSON: {e}") from None
+    else:
+        r = _update_resources(v)
+    if not isinstance(r, dict):
+        raise PyruncError("resources must be a JSON object")
+    schemacheck.validate(r, "config-schema.json#/definitions/LinuxResources", "resources")
+    _with_container(g, args[0], lambda c: c.update(r, log))
+    return 0
+
+
+def _duration(s):
+    """Go's time.ParseDuration for the forms runc's users pass ("5s", "100ms", "1m30s")."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total, num, i = 0.0, "", 0
+    while i < len(s):
+        ch = s[i]
+        if ch.isdigit() or ch == ".":
+            num += ch
+            i += 1
+            continue
+        unit = next((u for u in ("ns", "us", "µs", "ms", "s", "m", "h") if s.startswith(u, i)), None)
+        if unit is None or not num:
+            raise PyruncError(f'time: invalid duration "{s}"')
+        total += float(num) * units[unit]
+        num = ""
+        i += len(unit)
+    if num:
+        raise PyruncError(f'time: missing unit in duration "{s}"')
+    return total
+
+
+def cmd_events(g, v, args, log):
+    import time
+    from . import container, fastjson, state
+    cid = args[0]
+    c = container.Container.load(g["root"], cid, lock=False)
+    try:
+        if v["stats"]:
+            data = c.stats()
+            sys.stdout.write(fastjson.dumps({"type": "stats", "id": cid, "data": data}) + "\n")
+            return 0
+        interval = _duration(v["interval"])
+        if interval <= 0:
+            raise PyruncError("duration interval must be greater than 0")
+        cgm = c._need_cgroup()
+        ooms = cgm.oom_kills()
+        next_stats = time.monotonic()
+        while c.status() != state.STOPPED:
+            n = cgm.oom_kills()
+            if n > ooms:
+                sys.stdout.write(fastjson.dumps({"type": "oom", "id": cid}) + "\n")
+                sys.stdout.flush()
+                ooms = n
+            if time.monotonic() >= next_stats:
+                sys.stdout.write(fastjson.dumps({"type": "stats", "id": cid, "data": cgm.stats()}) + "\n")
+                sys.stdout.flush()
+                next_stats += interval
+            time.sleep(min(0.1, interval))
+        return 0
+    finally:
+        c.close()
+
+
 def cmd_help(g, v, args, log):
     if args:
         cmd = COMMANDS.get(args[0])
@@ -323,12 +508,37 @@ COMMANDS = {c.name: c for c in (
     Command("help", "[command]", "Shows a list of commands or help for one command", (), 0, 1, cmd_help),
 )}
 COMMANDS["h"] = COMMANDS["help"]
+_UPDATE_FLAGS = (
+    Flag("resources", aliases=("r",), help="path to the file containing the resources to update or '-' to read from the standard input"),
+    Flag("blkio-weight", help="Specifies per cgroup weight, range is from 10 to 1000"),
+    Flag("cpu-period", help="CPU CFS period to be used for hardcapping (in usecs). 0 to use system default"),
+    Flag("cpu-quota", help="CPU CFS hardcap limit (in usecs). Allowed cpu time in a given period"),
+    Flag("cpu-burst", help="CPU CFS hardcap burst limit (in usecs). Allowed accumulated cpu time additionally for burst a given period"),
+    Flag("cpu-share", aliases=("cpu-shares",), help="CPU shares (relative weight vs. other containers)"),
+    Flag("cpu-rt-period", help="CPU realtime period to be used for hardcapping (in usecs). 0 to use system default"),
+    Flag("cpu-rt-runtime", help="CPU realtime hardcap limit (in usecs). Allowed cpu time in a given period"),
+    Flag("cpuset-cpus", help="CPU(s) to use"),
+    Flag("cpuset-mems", help="Memory node(s) to use"),
+    Flag("memory", help="Memory limit (in bytes)"),
+    Flag("memory-reservation", help="Memory reservation or soft_limit (in bytes)"),
+    Flag("memory-swap", help="Total memory usage (memory + swap); set '-1' to enable unlimited swap"),
+    Flag("pids-limit", help="Maximum number of pids allowed in the container"),
+)
+for _cmd in (
+    Command("pause", _ID, "pause suspends all processes inside the container", (), 1, 1, cmd_pause),
+    Command("resume", _ID, "resumes all processes that have been previously paused", (), 1, 1, cmd_resume),
+    Command("ps", f"[command options] {_ID} [ps options]", "ps displays the processes running inside a container", (
+        Flag("format", aliases=("f",), default="table", help='select one of: table or json (default: "table")'),
+    ), 1, 1 << 30, cmd_ps, reorder=False),
+    Command("update", f"[command options] {_ID}", "update container resource constraints", _UPDATE_FLAGS, 1, 1, cmd_update),
+    Command("events", f"[command options] {_ID}",
+            "display container events such as OOM notifications, cpu, memory, and IO usage statistics", (
+        Flag("interval", default="5s", help="set the stats collection interval"),
+        Flag("stats", "bool", help="display the container's stats then exit"),
+    ), 1, 1, cmd_events),
+):
+    COMMANDS[_cmd.name] = _cmd
 for _name, _summary in (("exec", "execute new process inside the container"),
-                        ("ps", "ps displays the processes running inside a container"),
-                        ("pause", "pause suspends all processes inside the container"),
-                        ("resume", "resumes all processes that have been previously paused"),
-                        ("update", "update container resource constraints"),
-                        ("events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics"),
                         ("features", "show the enabled features")):
     COMMANDS[_name] = Command(_name, "", _summary, (), 0, 1 << 30, _not_yet, reorder=False, hidden=True)
 

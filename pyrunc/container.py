@@ -193,7 +193,11 @@ class Container:
                 return  # containerd's shim sends `kill --all` to stopped tasks: not an error
             raise StateError("container not running")
         if all_processes:
-            self._signal_all(sig)
+            cgm = self.cgroup_manager()
+            if cgm is not None:
+                self._kill_cgroup(cgm, sig, wait=False)
+            else:
+                self._signal_all(sig)
             return
         if not self._signal_init(sig):
             raise StateError("container not running")
@@ -244,10 +248,61 @@ class Container:
         if status != state.STOPPED:
             if not force:
                 raise StateError(f"cannot delete container {self.id} that is not stopped: {status}")
-            self._signal_init(signals.SIGKILL)
+            cgm = self.cgroup_manager()
+            if cgm is not None:
+                # kills every member, thawing a paused container so the kill lands
+                self._kill_cgroup(cgm, signals.SIGKILL)
+            else:
+                self._signal_init(signals.SIGKILL)
             if not self._wait_gone():
                 raise StateError(f"container {self.id} init did not exit after SIGKILL")
         self.destroy(log)
+
+    # --- cgroup-backed operations -------------------------------------------
+
+    def _need_cgroup(self):
+        cgm = self.cgroup_manager()
+        if cgm is None:
+            raise StateError(f"container {self.id} has no cgroup")
+        return cgm
+
+    def pause(self):
+        status = self.status()
+        if status not in (state.RUNNING, state.CREATED):
+            raise StateError("container not running" if status != state.PAUSED else "container already paused")
+        self._need_cgroup().freeze()
+
+    def resume(self):
+        if self.status() != state.PAUSED:
+            raise StateError("container not paused")
+        self._need_cgroup().thaw()
+
+    def pids(self):
+        if self.status() == state.STOPPED:
+            return []
+        cgm = self.cgroup_manager()
+        return sorted(cgm.pids()) if cgm is not None else [self.pid]
+
+    def update(self, resources, log):
+        """Apply new resource limits and remember them in the state."""
+        if self.status() == state.STOPPED:
+            raise StateError("container not running")
+        cgm = self._need_cgroup()
+        cgm.set(resources)
+        cfg = self.st.setdefault("config", {})
+        lx = cfg.setdefault("linux", {})
+        cur = lx.setdefault("resources", {})
+        for k, v in resources.items():
+            if isinstance(v, dict) and isinstance(cur.get(k), dict):
+                cur[k].update(v)
+            else:
+                cur[k] = v
+        self.dir.write(self.st)
+
+    def stats(self):
+        if self.status() == state.STOPPED:
+            raise StateError("container not running")
+        return self._need_cgroup().stats()
 
     def destroy(self, log):
         """stopped → gone: poststop hooks (failures only warn), then the state."""
@@ -255,11 +310,51 @@ class Container:
         if poststop:
             from . import hooks as hookrun
             hookrun.run_all(poststop, self.hook_state(state.STOPPED), "poststop", log, fatal=False)
+        cgm = self.cgroup_manager()
+        if cgm is not None:
+            # without a PID namespace of its own, the init's death does not end
+            # the rest of the container: everything left in the cgroup goes
+            self._kill_cgroup(cgm, signals.SIGKILL)
+            cgm.destroy()
         if self.st.get("intel_rdt"):
             from . import intelrdt
             intelrdt.remove(self.st["intel_rdt"])
         self.dir.remove()
         self.close()
+
+    def cgroup_manager(self):
+        st = self.st.get("cgroup")
+        if not st:
+            return None
+        from .cgroups.manager import load_manager
+        return load_manager(st)
+
+    def _kill_cgroup(self, cgm, sig, wait=True):
+        """Signal every process of the cgroup. SIGKILL is sent frozen, as runc
+        does, so nothing can fork past it; then wait until the cgroup is empty."""
+        me = posix.getpid()
+        if not any(pid != me for pid in cgm.pids()):
+            return  # the usual case at delete: the PID namespace took everyone with it
+        freeze = sig == signals.SIGKILL and cgm.freezer_probe() is not None
+        if freeze:
+            try:
+                cgm.freeze()
+            except PyruncError:
+                freeze = False
+        try:
+            for pid in cgm.pids():
+                if pid != me:
+                    try:
+                        posix.kill(pid, sig)
+                    except ProcessLookupError:
+                        pass
+        finally:
+            if freeze:
+                cgm.thaw()
+        if wait and sig == signals.SIGKILL:
+            deadline = time.monotonic() + 10
+            while cgm.pids() and time.monotonic() < deadline:
+                time.sleep(0.002)
 
 
 def wait_exit(pid, forward=True):

@@ -36,6 +36,7 @@ NR_pidfd_open = 434
 NR_close_range = 436
 NR_openat2 = 437
 NR_mount_setattr = 442
+_NR_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
 
 # Namespaces (include/uapi/linux/sched.h)
 CLONE_NEWTIME = 0x00000080
@@ -481,3 +482,16 @@ def set_mempolicy(mode, nodes):
     # maxnode counts bits including one past the highest, as libnuma passes it
     _check(_syscall(ctypes.c_long(nr), ctypes.c_int(mode), arg, ctypes.c_ulong(maxnode + 1 if nodes else 0)),
            "set_mempolicy")
+
+
+# --- bpf ----------------------------------------------------------------------
+
+def bpf(cmd, attr, what="bpf"):
+    """bpf(2) with `attr` a ctypes object (union bpf_attr member); returns the result.
+
+    The attribute layouts live with their user (cgroups.ebpf); this is only
+    the syscall.
+    """
+    ret = _syscall(ctypes.c_long(_NR_BPF), ctypes.c_int(cmd), ctypes.byref(attr),
+                   ctypes.c_uint(ctypes.sizeof(attr)))
+    return _check(ret, what)

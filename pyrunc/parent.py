@@ -31,7 +31,7 @@ class Interrupted(PyruncError):
 
 class CreateOptions:
     __slots__ = ("root", "id", "bundle", "pid_file", "console_socket", "no_pivot",
-                 "no_new_keyring", "preserve_fds", "listen_fds")
+                 "no_new_keyring", "preserve_fds", "listen_fds", "systemd_cgroup")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -85,7 +85,7 @@ def _raise_interrupted(signum, frame):
     raise Interrupted(f"interrupted by {signals.name(signum)}")
 
 
-def create(opts, log):
+def create(opts, log, cgroup_warmup=None):
     """Create the container; returns Created. The caller's stdio becomes the init's."""
     spec = load_spec(opts, log)
     ns_fds = namespaces.open_paths(spec.linux)
@@ -98,13 +98,13 @@ def create(opts, log):
         with Rollback(log) as rb:
             for _, fd in ns_fds:
                 rb.push("close namespace fd", os.close, fd)
-            return _create(opts, spec, ns_fds, capsets, rb, log)
+            return _create(opts, spec, ns_fds, capsets, rb, log, cgroup_warmup)
     finally:
         for num, h in old_handlers.items():
             signals.handle(num, h)
 
 
-def _create(opts, spec, ns_fds, capsets, rb, log):
+def _create(opts, spec, ns_fds, capsets, rb, log, cgroup_warmup=None):
     lx = spec.linux
     d = state.create_dir(opts.root, opts.id)
     rb.push("remove state directory", _remove_dir, d)
@@ -127,6 +127,14 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
         return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
 
     preload(spec)
+    from .cgroups.manager import new_manager
+    with log.step("cgroup paths"):
+        cgm = new_manager(lx.cgroups_path, opts.id, systemd=opts.systemd_cgroup)
+    # before any kill is pushed: undone after the init is dead
+    rb.push("remove cgroups", cgm.destroy)
+    if cgroup_warmup is not None:
+        with log.step("wait for the cgroup lock warm-up"):
+            cgroup_warmup.wait()  # no thread may run across fork
     cfg = InitConfig(spec=spec, cid=opts.id, bundle=opts.bundle, log=log, chan=child_chan,
                      fifo_fd=fifo_fd, no_pivot=opts.no_pivot,
                      # runc: stdio, then $LISTEN_FDS fds, then --preserve-fds ones, from fd 3
@@ -152,6 +160,9 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
         raise ContainerError("container init exited unexpectedly")
     start_time = start_time[0]
 
+    with log.step("cgroups: apply and set resources"):
+        cgm.apply(pid)
+        cgm.set(lx.resources, devices=_device_rules(lx))
     rdt_group = None
     if lx.intel_rdt is not None:
         from . import intelrdt
@@ -196,6 +207,8 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
         "annotations": spec.annotations,
         "init_start_time": start_time,
         "intel_rdt": rdt_group,
+        "cgroup": cgm.state(),
+        "paused_probe": cgm.freezer_probe(),
         "config": spec.raw,
     }
     d.write(st)
@@ -205,6 +218,15 @@ def _create(opts, spec, ns_fds, capsets, rb, log):
     rb.commit()
     parent_chan.close()
     return Created(d, st, pid)
+
+
+def _device_rules(lx):
+    """The device cgroup rules: config's, runc's defaults, and linux.devices."""
+    try:
+        from .cgroups import devices
+    except ImportError:
+        return None
+    return devices.rules_for_container((lx.resources or {}).get("devices"), lx.devices)
 
 
 def _spawn_two_stage(cfg, parent_chan, child_chan, rb, log):

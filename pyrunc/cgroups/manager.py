@@ -1,0 +1,126 @@
+"""The one interface every cgroup driver implements (runc's cgroups.Manager).
+
+Drivers: `fs1` (cgroup v1, and v1 on hybrid hosts), `fs2` (unified v2),
+`systemd` (transient scopes over D-Bus, on either). `new_manager` picks
+one from the host and `--systemd-cgroup`; `load_manager` rebuilds the
+same one from what `Manager.state()` stored in state.json, so later
+commands (delete, pause, update, ps, events, kill --all) never re-read
+config.json.
+
+A manager only ever creates, writes and removes the container's own
+cgroups: never the host's hierarchies or another container's.
+"""
+
+import posix
+
+from ..errors import ContainerError
+
+
+class CgroupError(ContainerError):
+    """A cgroup operation failed; the message names the file and the value."""
+
+
+def write_file(path, value):
+    """Write one value to a cgroup file; errors name the file and the value."""
+    data = value if isinstance(value, bytes) else str(value).encode()
+    try:
+        fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
+    except OSError as e:
+        raise CgroupError(f"open {path}: {_err(e)}") from None
+    try:
+        posix.write(fd, data)
+    except OSError as e:
+        raise CgroupError(f"write {value!r} to {path}: {_err(e)}") from None
+    finally:
+        posix.close(fd)
+
+
+def read_file(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode()
+    except OSError as e:
+        raise CgroupError(f"read {path}: {_err(e)}") from None
+
+
+def _err(e):
+    from ..linux import go_strerror
+    return go_strerror(e.errno) if e.errno else str(e)
+
+
+class Manager:
+    """The container's cgroup(s). Subclasses implement every method."""
+
+    driver = ""
+
+    def apply(self, pid):
+        """Create the cgroup(s) and move `pid` into them."""
+        raise NotImplementedError
+
+    def set(self, resources):
+        """Apply runtime-spec linux.resources (a validated dict); also used by `update`."""
+        raise NotImplementedError
+
+    def pids(self):
+        """Every process in the container's cgroup(s), recursively."""
+        raise NotImplementedError
+
+    def freeze(self):
+        raise NotImplementedError
+
+    def thaw(self):
+        raise NotImplementedError
+
+    def frozen(self):
+        raise NotImplementedError
+
+    def stats(self):
+        """runc's `events --stats` "data" object (cpu, memory, pids, blkio, hugetlb)."""
+        raise NotImplementedError
+
+    def oom_kills(self):
+        """How many processes the OOM killer has killed in the cgroup so far."""
+        raise NotImplementedError
+
+    def destroy(self):
+        """Remove the cgroup(s); the processes in them must already be gone."""
+        raise NotImplementedError
+
+    def exists(self):
+        raise NotImplementedError
+
+    def state(self):
+        """JSON-able dict for state.json; `load_manager` turns it back into a Manager."""
+        raise NotImplementedError
+
+    def freezer_probe(self):
+        """(file, frozen values) that `state` reads to tell paused from running."""
+        raise NotImplementedError
+
+
+def new_manager(cgroups_path, cid, systemd=False):
+    """The driver for this host and flag, for the container `cid`."""
+    from . import host_mode
+    if systemd:
+        from . import systemd as drv
+    elif host_mode() == "v2":
+        from . import fs2 as drv
+    else:
+        from . import fs1 as drv
+    return drv.new(cgroups_path, cid)
+
+
+def load_manager(st):
+    """The manager described by Manager.state(), or None when there was none."""
+    if not st:
+        return None
+    kind = st.get("driver")
+    if kind == "fs1":
+        from . import fs1 as drv
+    elif kind == "fs2":
+        from . import fs2 as drv
+    elif kind == "systemd":
+        from . import systemd as drv
+    else:
+        raise CgroupError(f"unknown cgroup driver {kind!r} in the container state")
+    return drv.load(st)
