@@ -297,6 +297,22 @@ def _with_container(g, cid, fn, lock=True):
         c.close()
 
 
+def cmd_exec(g, v, args, log):
+    from . import setns
+    if not v["process"] and len(args) < 2:
+        raise UsageError(f'{NAME}: "exec" requires a minimum of 2 argument(s)')
+    opts = setns.ExecOptions(process_file=v["process"], args=args[1:], env=v["env"], cwd=v["cwd"],
+                             user=v["user"], additional_gids=v["additional-gids"], caps=v["cap"],
+                             no_new_privs=v["no-new-privs"], tty=v["tty"], detach=v["detach"],
+                             pid_file=v["pid-file"], console_socket=v["console-socket"],
+                             preserve_fds=v["preserve-fds"], cgroup=v["cgroup"],
+                             ignore_paused=v["ignore-paused"], apparmor=v["apparmor"],
+                             process_label=v["process-label"])
+    if opts.console_socket:
+        raise PyruncError("--console-socket is not supported yet")
+    return setns.exec_process(g["root"], args[0], opts, log)
+
+
 def cmd_pause(g, v, args, log):
     _with_container(g, args[0], lambda c: c.pause())
     return 0
@@ -538,8 +554,27 @@ for _cmd in (
     ), 1, 1, cmd_events),
 ):
     COMMANDS[_cmd.name] = _cmd
-for _name, _summary in (("exec", "execute new process inside the container"),
-                        ("features", "show the enabled features")):
+COMMANDS["exec"] = Command(
+    "exec", f"[command options] {_ID} <command> [command options]  || -p process.json {_ID}",
+    "execute new process inside the container", (
+        Flag("console-socket", help="path to an AF_UNIX socket which will receive a file descriptor referencing the master end of the console's pseudoterminal"),
+        Flag("cwd", help="current working directory in the container"),
+        Flag("env", "list", ("e",), help="set environment variables"),
+        Flag("tty", "bool", ("t",), help="allocate a pseudo-TTY"),
+        Flag("user", aliases=("u",), help="UID (format: <uid>[:<gid>])"),
+        Flag("additional-gids", "list", ("g",), help="additional gids"),
+        Flag("process", aliases=("p",), help="path to the process.json"),
+        Flag("detach", "bool", ("d",), help="detach from the container's process"),
+        Flag("pid-file", help="specify the file to write the process id to"),
+        Flag("process-label", help="set the asm process label for the process commonly used with selinux"),
+        Flag("apparmor", help="set the apparmor profile for the process"),
+        Flag("no-new-privs", "bool", help="set the no new privileges value for the process"),
+        Flag("cap", "list", ("c",), help="add a capability to the bounding set for the process"),
+        Flag("preserve-fds", "int", default=0, help="Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)"),
+        Flag("cgroup", help="run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
+        Flag("ignore-paused", "bool", help="allow exec in a paused container"),
+    ), 1, 1 << 30, cmd_exec, reorder=False)
+for _name, _summary in (("features", "show the enabled features"),):
     COMMANDS[_name] = Command(_name, "", _summary, (), 0, 1 << 30, _not_yet, reorder=False, hidden=True)
 
 
@@ -575,7 +610,16 @@ def app_help():
             f"COMMANDS:\n{cmds}\nGLOBAL OPTIONS:\n{_flag_help(GLOBAL_FLAGS)}")
 
 
-_PREFIXED = ("create", "run")
+_PREFIXED = {"create": "create failed", "run": "run failed", "exec": "exec failed"}
+
+
+def _prefixed(name, msg):
+    """runc's wording: "runc create failed: …", "exec failed: unable to start container process: …"."""
+    if name == "exec":
+        return f"exec failed: unable to start container process: {msg}"
+    if name in _PREFIXED:
+        return f"{NAME} {_PREFIXED[name]}: {msg}"
+    return msg
 
 
 def main(argv=None):
@@ -626,17 +670,17 @@ def main(argv=None):
         try:
             return cmd.fn(g, v, args, log)
         except PyruncError as e:
-            msg = f"{NAME} {name} failed: {e}" if name in _PREFIXED else str(e)
+            msg = _prefixed(name, str(e))
             log.fatal(msg)
-            return e.exit_code
+            return 255 if name == "exec" else e.exit_code
         except OSError as e:
             # an expected environment failure without a better message
             from .linux import go_strerror
             what = f"{e.filename}: " if getattr(e, "filename", None) else ""
             text = str(e) if hasattr(e, "what") else f"{what}{go_strerror(e.errno) if e.errno else e}"
-            msg = f"{NAME} {name} failed: {text}" if name in _PREFIXED else text
+            msg = _prefixed(name, text)
             log.fatal(msg)
-            return 1
+            return 255 if name == "exec" else 1
     finally:
         if log is not None:
             log.close()

@@ -55,6 +55,8 @@ def preload(spec):
     """
     import stat  # noqa: F401 - mounts, process
     from . import paths  # noqa: F401
+    if spec is None:  # exec: nothing beyond the process attributes
+        return
     lx = spec.linux
     if spec.hooks.create_container or spec.hooks.start_container:
         from . import hooks  # noqa: F401
@@ -226,26 +228,9 @@ def _stage2(cfg):
                 raise ContainerError(f"write sysctl {key}={value}: {linux.go_strerror(e.errno)}") from None
     rootfs.finalize(spec, rootfd, log)
 
-    if not cfg.no_new_keyring:
-        process.join_session_keyring(cfg.cid)
-    process.set_rlimits(proc.rlimits)
-    process.set_personality(lx.personality)
-    process.set_scheduler(proc.scheduler)
-    process.set_io_priority(proc.io_priority)
-    process.set_memory_policy(lx.memory_policy)
-
-    env = process.build_env(proc.env + tuple(cfg.extra_env or ()), proc.user.uid, rootfd)
-    cwd_fd = _open_cwd(rootfd, proc.cwd)
-    process.switch_user(proc.user, cfg.capsets, cwd_fd, procfd)
-    os.close(cwd_fd)
-    _check_cwd(proc.cwd)
-    if proc.no_new_privileges:
-        linux.set_no_new_privs()
-    if proc.user.umask is not None:
-        os.umask(proc.user.umask)
-    # PATH lookup as the container user, in the container root, before
-    # reporting ready: a missing program fails `create`, as with runc
-    path = process.lookpath(proc.args[0], env)
+    path, env = process.finish(proc, cfg.capsets, rootfd, procfd, cid=cfg.cid,
+                               new_keyring=not cfg.no_new_keyring, extra_env=cfg.extra_env,
+                               personality=lx.personality, memory_policy=lx.memory_policy)
     os.close(rootfd)
 
     chan.send({"type": "ready"})
@@ -274,24 +259,6 @@ def _make_cwd(rootfd, cwd):
         raise ContainerError(f"mkdir cwd ({cwd!r}) set in config.json failed: {linux.go_strerror(e.errno)}") from None
 
 
-def _open_cwd(rootfd, cwd):
-    """cwd resolved inside the root, magic links refused (CVE-2024-21626)."""
-    from . import paths
-    try:
-        return paths.resolve(rootfd, cwd, os.O_PATH | os.O_DIRECTORY)
-    except OSError as e:
-        raise ContainerError(f"chdir to cwd ({cwd!r}) set in config.json failed: {linux.go_strerror(e.errno)}") from None
-
-
-def _check_cwd(cwd):
-    try:
-        here = os.getcwd()
-    except OSError:
-        here = None
-    if not here or not here.startswith("/"):
-        raise ContainerError(f"current working directory {cwd!r} is outside of the container root")
-
-
 def _wait_and_exec(cfg, procfd, path, env):
     spec = cfg.spec
     proc = spec.process
@@ -307,16 +274,13 @@ def _wait_and_exec(cfg, procfd, path, env):
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
         os.close(procfd)
-        linux.close_range_cloexec(3 + (cfg.preserve_fds or 0))
-        for name in _PY_IGNORED:
-            signals.default(signals.NAMES[name])
     except BaseException as e:  # noqa: BLE001
         _fifo_error(fifo, e)
         os._exit(1)
     cfg.log.debug(f"exec {path}")
     os.write(fifo, b"0")
     try:
-        os.execve(path, list(proc.args), env)
+        process.execve(path, proc.args, env, 3 + (cfg.preserve_fds or 0))
     except OSError as e:
         # fifo is close-on-exec: `start` already saw "0"; all we can do is say why
         sys.stderr.write(f"pyrunc: exec {path}: {linux.go_strerror(e.errno)}\n")

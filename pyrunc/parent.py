@@ -88,6 +88,7 @@ def _raise_interrupted(signum, frame):
 def create(opts, log, cgroup_warmup=None):
     """Create the container; returns Created. The caller's stdio becomes the init's."""
     spec = load_spec(opts, log)
+    rules = device_rules(spec.linux)
     ns_fds = namespaces.open_paths(spec.linux)
     capsets = capabilities.CapSets(spec.process.capabilities, log.warn, user_ns=spec.linux.has("user"))
     old_handlers = {}
@@ -98,13 +99,13 @@ def create(opts, log, cgroup_warmup=None):
         with Rollback(log) as rb:
             for _, fd in ns_fds:
                 rb.push("close namespace fd", os.close, fd)
-            return _create(opts, spec, ns_fds, capsets, rb, log, cgroup_warmup)
+            return _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup)
     finally:
         for num, h in old_handlers.items():
             signals.handle(num, h)
 
 
-def _create(opts, spec, ns_fds, capsets, rb, log, cgroup_warmup=None):
+def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     lx = spec.linux
     d = state.create_dir(opts.root, opts.id)
     rb.push("remove state directory", _remove_dir, d)
@@ -162,7 +163,7 @@ def _create(opts, spec, ns_fds, capsets, rb, log, cgroup_warmup=None):
 
     with log.step("cgroups: apply and set resources"):
         cgm.apply(pid)
-        cgm.set(lx.resources, devices=_device_rules(lx))
+        cgm.set(lx.resources, devices=rules)
     rdt_group = None
     if lx.intel_rdt is not None:
         from . import intelrdt
@@ -220,13 +221,15 @@ def _create(opts, spec, ns_fds, capsets, rb, log, cgroup_warmup=None):
     return Created(d, st, pid)
 
 
-def _device_rules(lx):
-    """The device cgroup rules: config's, runc's defaults, and linux.devices."""
+def device_rules(lx):
+    """The device cgroup rules, as runc derives them: linux.resources.devices in
+    order, then runc's default allowed devices (those linux.devices does not
+    redefine). ConfigError for rules that cannot be expressed."""
+    from .cgroups import devices
     try:
-        from .cgroups import devices
-    except ImportError:
-        return None
-    return devices.rules_for_container((lx.resources or {}).get("devices"), lx.devices)
+        return devices.rules_for_container((lx.resources or {}).get("devices"), lx.devices)
+    except ValueError as e:
+        raise ConfigError(f"linux.resources.devices: {e}") from None
 
 
 def _spawn_two_stage(cfg, parent_chan, child_chan, rb, log):

@@ -8,7 +8,7 @@ capability sets and no_new_privs. Errors name the field.
 
 import os
 
-from . import capabilities, linux, procfs
+from . import capabilities, linux, procfs, signals
 from .errors import ContainerError
 
 RLIMITS = {
@@ -215,3 +215,62 @@ def _check_exec(path, name):
         raise ContainerError(f'exec: "{name}": stat {path}: {linux.go_strerror(e.errno)}') from None
     if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
         raise ContainerError(f'exec: "{name}": permission denied')
+
+
+def open_cwd(rootfd, cwd):
+    """cwd resolved inside the root, magic links refused (CVE-2024-21626)."""
+    from . import paths
+    try:
+        return paths.resolve(rootfd, cwd, os.O_PATH | os.O_DIRECTORY)
+    except OSError as e:
+        raise ContainerError(f'chdir to cwd ("{cwd}") set in config.json failed: {linux.go_strerror(e.errno)}') from None
+
+
+def check_cwd(cwd):
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = None
+    if not here or not here.startswith("/"):
+        raise ContainerError(f"current working directory {cwd!r} is outside of the container root")
+
+
+
+
+def finish(proc, capsets, rootfd, procfd, cid, new_keyring, extra_env=(), personality=None,
+           memory_policy=None):
+    """Everything between a ready root and execve, for the init and for exec.
+
+    As root: session keyring, rlimits, personality, scheduler, I/O priority,
+    memory policy; then the user switch with the configured capabilities,
+    no_new_privs, umask. Returns (program path, environment): the PATH
+    lookup is done as the container user, in the container's root, so a
+    missing program fails `create`/`exec` itself, as with runc.
+    """
+    if new_keyring:
+        join_session_keyring(cid)
+    set_rlimits(proc.rlimits)
+    set_personality(personality)
+    set_scheduler(proc.scheduler)
+    set_io_priority(proc.io_priority)
+    set_memory_policy(memory_policy)
+    env = build_env(proc.env + tuple(extra_env or ()), proc.user.uid, rootfd)
+    cwd_fd = open_cwd(rootfd, proc.cwd)
+    try:
+        switch_user(proc.user, capsets, cwd_fd, procfd)
+    finally:
+        os.close(cwd_fd)
+    check_cwd(proc.cwd)
+    if proc.no_new_privileges:
+        linux.set_no_new_privs()
+    if proc.user.umask is not None:
+        os.umask(proc.user.umask)
+    return lookpath(proc.args[0], env), env
+
+
+def execve(path, args, env, first_closed_fd):
+    """Close-on-exec every fd from first_closed_fd, undo Python's ignored signals, exec."""
+    linux.close_range_cloexec(first_closed_fd)
+    for name in ("PIPE", "XFSZ"):
+        signals.default(signals.NAMES[name])
+    os.execve(path, list(args), env)

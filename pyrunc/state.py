@@ -70,7 +70,7 @@ def rfc3339nano(ns):
 
 
 def proc_start_time(pid):
-    """(starttime in clock ticks, state letter) of a process, or None if gone."""
+    """(starttime in clock ticks, state letter; "X" once exiting) of a process, or None if gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -79,7 +79,11 @@ def proc_start_time(pid):
     # comm may hold spaces and parens: fields resume after the last ')'
     rest = data[data.rfind(b")") + 2:].split()
     try:
-        return int(rest[19]), rest[0].decode()
+        # a process that has begun exiting (PF_EXITING) is no longer anyone's
+        # container init: PID 1 of a namespace lingers there while the
+        # kernel kills the rest of its namespace
+        state = rest[0].decode() if not int(rest[6]) & 0x4 else "X"
+        return int(rest[19]), state
     except (IndexError, ValueError):
         return None
 

@@ -388,7 +388,8 @@ def apply_v2(cgroup_dir, rules):
     try:
         fd = os.open(cgroup_dir, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     except OSError as e:
-        raise CgroupError(f"open {cgroup_dir}: {os.strerror(e.errno).lower()}") from None
+        from ..linux import go_strerror
+        raise CgroupError(f"open {cgroup_dir}: {go_strerror(e.errno)}") from None
     try:
         ebpf.install(fd, code)
     except CgroupError as e:

@@ -117,6 +117,24 @@ class Fs1Manager(Manager):
             self._mkdir(d)
             write_file(d + "/cgroup.procs", pid)
 
+    def add(self, pid, sub=None):
+        targets = {}
+        for name in SUBSYSTEMS + (UNIFIED,):
+            if self.paths.get(name):
+                targets[name] = self.paths[name]
+        if sub:
+            ctrl, colon, rel = sub.partition(":")
+            if not colon:
+                ctrl, rel = None, sub
+            rel = clean_path("/" + rel).lstrip("/")
+            for name in list(targets):
+                if ctrl is None or name in ctrl.split(","):
+                    targets[name] = targets[name] + "/" + rel
+        for d in dict.fromkeys(targets.values()):
+            if not _isdir(d):
+                raise CgroupError(f"cgroup {d} does not exist")
+            write_file(d + "/cgroup.procs", pid)
+
     def _mkdir(self, d):
         mount = self.mounts.get(d) or _mount_of(d)
         todo = []

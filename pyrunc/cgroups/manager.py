@@ -57,8 +57,17 @@ class Manager:
         """Create the cgroup(s) and move `pid` into them."""
         raise NotImplementedError
 
-    def set(self, resources):
-        """Apply runtime-spec linux.resources (a validated dict); also used by `update`."""
+    def add(self, pid, sub=None):
+        """Move `pid` into the existing cgroup(s) (exec); `sub` is runc exec's
+        --cgroup "[controller:]path": a sub-cgroup that must already exist."""
+        raise NotImplementedError
+
+    def set(self, resources, devices=None):
+        """Apply runtime-spec linux.resources (a validated dict); also used by `update`.
+
+        `devices`: device cgroup rules (cgroups.devices.Rule) to enforce, or
+        None to leave the device rules as they are (update).
+        """
         raise NotImplementedError
 
     def pids(self):

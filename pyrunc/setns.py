@@ -1,0 +1,248 @@
+"""`pyrunc exec`: a new process in a running container (runc's setnsProcess and setns_init).
+
+The runtime joins nothing itself. It points its pid_for_children at the
+container's PID namespace (through a pidfd of the init, which cannot be a
+recycled PID), forks, and points it back; the child joins every other
+namespace of the container with one setns(pidfd, flags) — the kernel
+orders the user namespace first — waits until the runtime has put it in
+the container's cgroups, applies the process attributes and execs.
+
+The runtime is non-dumpable before it forks, so the Python child, visible
+in the container's PID namespace until its execve, can never be ptraced
+or have its /proc/<pid>/exe opened by the container (CVE-2019-5736);
+execve makes the user's program dumpable again.
+"""
+
+import os
+
+from . import capabilities, linux, procfs, process, signals, state
+from . import spec as specmod
+from .errors import ContainerError, PyruncError, StateError
+from .sync import Channel
+
+
+class ExecOptions:
+    __slots__ = ("process_file", "args", "env", "cwd", "user", "additional_gids", "caps", "no_new_privs",
+                 "tty", "detach", "pid_file", "console_socket", "preserve_fds", "cgroup", "ignore_paused",
+                 "apparmor", "process_label")
+
+    def __init__(self, **kw):
+        for k in self.__slots__:
+            setattr(self, k, kw.pop(k, None))
+        if kw:
+            raise TypeError(sorted(kw))
+
+
+def _user(s):
+    uid, _, gid = s.partition(":")
+    try:
+        return int(uid), (int(gid) if gid else None)
+    except ValueError:
+        raise PyruncError(f"parsing {s} as uid[:gid] failed: numeric uid and gid are required") from None
+
+
+def process_dict(config, opts):
+    """The runtime-spec process for the exec: --process, or the container's with runc's flags."""
+    from . import fastjson, schemacheck
+    if opts.process_file:
+        try:
+            with open(opts.process_file, "rb") as f:
+                doc = fastjson.loads(f.read())
+        except OSError as e:
+            raise PyruncError(f"open {opts.process_file}: {linux.go_strerror(e.errno)}") from None
+        except ValueError as e:
+            raise PyruncError(f"{opts.process_file}: invalid JSON: {e}") from None
+        schemacheck.validate(doc, "process", "process.json")
+        return doc
+    base = config.get("process") or {}
+    p = {k: v for k, v in base.items()}
+    if not opts.args:
+        raise PyruncError("exec args cannot be empty")
+    p["args"] = list(opts.args)
+    p["env"] = list(base.get("env") or ()) + list(opts.env or ())
+    p["terminal"] = bool(opts.tty)
+    if opts.cwd:
+        p["cwd"] = opts.cwd
+    user = dict(base.get("user") or {})
+    if opts.user:
+        uid, gid = _user(opts.user)
+        user["uid"] = uid
+        if gid is not None:
+            user["gid"] = gid
+    if opts.additional_gids:
+        try:
+            user["additionalGids"] = [int(g) for g in opts.additional_gids]
+        except ValueError:
+            raise PyruncError("additional gids must be numeric") from None
+    p["user"] = user
+    if opts.caps:
+        caps = {k: list(v) for k, v in (base.get("capabilities") or {}).items()}
+        for c in opts.caps:
+            for k in ("bounding", "effective", "permitted"):
+                caps.setdefault(k, []).append(c)
+            # ambient needs inheritable, which --cap does not set (runc)
+            if caps.get("inheritable"):
+                caps.setdefault("ambient", []).append(c)
+        p["capabilities"] = caps
+    if opts.no_new_privs:
+        p["noNewPrivileges"] = True
+    if opts.apparmor:
+        p["apparmorProfile"] = opts.apparmor
+    if opts.process_label:
+        p["selinuxLabel"] = opts.process_label
+    return p
+
+
+def _check(proc):
+    if not proc.args:
+        raise PyruncError("args must not be empty")
+    if not proc.cwd.startswith("/"):
+        raise PyruncError(f"cwd {proc.cwd!r} is not an absolute path")
+    if proc.terminal:
+        raise PyruncError("terminal: true needs --console-socket; consoles are not supported yet")
+
+
+def _own_ns(kind):
+    try:
+        return os.stat(f"/proc/self/ns/{kind}").st_ino
+    except OSError:
+        return None
+
+
+def exec_process(root, cid, opts, log):
+    """Run the exec; returns the exit code (0 once started with --detach)."""
+    from .container import Container, wait_exit
+    c = Container.load(root, cid, lock=False)
+    try:
+        status = c.status()
+        if status == state.STOPPED:
+            raise StateError("cannot exec in a stopped container")
+        if status == state.PAUSED and not opts.ignore_paused:
+            raise StateError("cannot exec in a paused container (use --ignore-paused to override)")
+        config = c.st.get("config") or {}
+        proc = specmod.build_process(process_dict(config, opts))
+        _check(proc)
+        lx = specmod.build_linux(config.get("linux") or {})
+        pidfd = c._pidfd()
+        if pidfd is None:
+            raise StateError("cannot exec in a stopped container")
+        try:
+            return _spawn(c, proc, lx, pidfd, opts, log, wait_exit)
+        finally:
+            os.close(pidfd)
+    finally:
+        c.close()
+
+
+def _ns_flags(lx, init_pid):
+    """The container's namespaces that differ from ours (joining our own user ns is EINVAL)."""
+    flags = 0
+    for ns in lx.namespaces:
+        kind = specmod.NAMESPACE_PROC[ns.type]
+        try:
+            theirs = os.stat(f"/proc/{init_pid}/ns/{kind}").st_ino
+        except FileNotFoundError:
+            raise StateError("cannot exec in a stopped container") from None  # it is exiting
+        except OSError as e:
+            raise ContainerError(f"open {ns.type} namespace of the container: {linux.go_strerror(e.errno)}") from None
+        if theirs != _own_ns(kind):
+            flags |= ns.flag
+    return flags
+
+
+def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
+    capsets = capabilities.CapSets(proc.capabilities, log.warn, user_ns=lx.has("user"))
+    flags = _ns_flags(lx, c.pid)
+    cgm = c.cgroup_manager()
+    parent_chan, child_chan = Channel.pair()
+    linux.set_child_subreaper()
+    # the child is visible in the container until execve: never dumpable (CVE-2019-5736)
+    linux.set_dumpable(False)
+    from .init import preload
+    preload(None)  # the child cannot import once it is in the container's mounts
+    own = None
+    if flags & linux.CLONE_NEWPID:
+        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        if own is not None:
+            linux.setns(pidfd, linux.CLONE_NEWPID, "setns pid")
+        pid = os.fork()
+        if pid == 0:
+            parent_chan.close()
+            _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log)
+    finally:
+        if own is not None:
+            linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
+            os.close(own)
+    child_chan.close()
+    try:
+        if cgm is not None:
+            with log.step("join the container's cgroups"):
+                cgm.add(pid, opts.cgroup)
+        parent_chan.send({"type": "go"})
+        msg = parent_chan.recv()
+        if msg is not None:
+            # anything but EOF (the close-on-exec pipe closing at execve) is a failure
+            raise ContainerError(msg.get("msg", "exec failed"))
+    except BaseException:
+        _kill(pid)
+        raise
+    finally:
+        parent_chan.close()
+    if opts.pid_file:
+        from .parent import write_pid_file
+        write_pid_file(opts.pid_file, pid)
+    if opts.detach:
+        return 0
+    return wait_exit(pid)
+
+
+def _kill(pid):
+    try:
+        os.kill(pid, signals.SIGKILL)
+        os.waitpid(pid, 0)
+    except OSError:
+        pass
+
+
+def _child(chan, pidfd, flags, proc, capsets, opts, cid, log):
+    """The exec'd process until execve. Never returns."""
+    try:
+        for name in ("INT", "TERM", "HUP", "QUIT"):
+            signals.default(signals.NAMES[name])
+        first = 3 + (opts.preserve_fds or 0)
+        keep = sorted(fd for fd in (*chan.fds(), pidfd, *log.fds()) if fd >= first)
+        for fd in keep:
+            os.closerange(first, fd)
+            first = fd + 1
+        os.closerange(first, 1 << 20)
+        if flags:
+            linux.setns(pidfd, flags, "join the container's namespaces")
+        if chan.recv() is None:
+            os._exit(1)  # the runtime died
+        os.setsid()
+        procfd = procfs.open_private()
+        rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if proc.exec_cpu_affinity:
+            process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")
+        if proc.oom_score_adj is not None:
+            process.set_oom_score_adj(procfd, proc.oom_score_adj)
+        path, env = process.finish(proc, capsets, rootfd, procfd, cid=cid, new_keyring=False)
+        if proc.exec_cpu_affinity:
+            process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
+        os.close(rootfd)
+        os.close(procfd)
+        os.close(pidfd)
+        process.execve(path, proc.args, env, 3 + (opts.preserve_fds or 0))
+    except BaseException as e:  # noqa: BLE001 - every failure goes to the runtime
+        if isinstance(e, PyruncError):
+            msg = str(e)
+        elif isinstance(e, OSError):
+            msg = f"error during exec: {e}"
+        else:
+            msg = f"error during exec: {type(e).__name__}: {e}"
+        try:
+            chan.send({"type": "error", "msg": msg})
+        except OSError:
+            pass
+    os._exit(1)
