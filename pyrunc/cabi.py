@@ -19,6 +19,10 @@ class c_short(_ctypes._SimpleCData):
     _type_ = "h"
 
 
+class c_ushort(_ctypes._SimpleCData):
+    _type_ = "H"
+
+
 class c_int(_ctypes._SimpleCData):
     _type_ = "i"
 

@@ -138,7 +138,7 @@ def _create_opts(g, v, cid):
                          console_socket=v["console-socket"] and os.path.abspath(v["console-socket"]),
                          no_pivot=v["no-pivot"], no_new_keyring=v["no-new-keyring"],
                          preserve_fds=v["preserve-fds"], listen_fds=_listen_fds(os.environ),
-                         systemd_cgroup=g["systemd-cgroup"])
+                         systemd_cgroup=g["systemd-cgroup"], detach=v.get("detach", True))
 
 
 def _listen_fds(env):
@@ -178,7 +178,11 @@ def cmd_run(g, v, args, log):
     if v["detach"]:
         c.close()
         return 0
-    code = container.wait_exit(created.pid)
+    if created.console is not None:
+        from . import console
+        code = console.proxy(created.console.receive(), created.pid, container.wait_exit)
+    else:
+        code = container.wait_exit(created.pid)
     if not v["keep"]:
         c.destroy(log)
     else:
@@ -298,6 +302,7 @@ def _with_container(g, cid, fn, lock=True):
 
 
 def cmd_exec(g, v, args, log):
+    import os
     from . import setns
     if not v["process"] and len(args) < 2:
         raise UsageError(f'{NAME}: "exec" requires a minimum of 2 argument(s)')
@@ -309,7 +314,7 @@ def cmd_exec(g, v, args, log):
                              ignore_paused=v["ignore-paused"], apparmor=v["apparmor"],
                              process_label=v["process-label"])
     if opts.console_socket:
-        raise PyruncError("--console-socket is not supported yet")
+        opts.console_socket = os.path.abspath(opts.console_socket)
     return setns.exec_process(g["root"], args[0], opts, log)
 
 

@@ -36,7 +36,7 @@ class InitConfig:
 
     __slots__ = ("spec", "cid", "bundle", "log", "chan", "fifo_fd", "preserve_fds",
                  "no_pivot", "no_new_keyring", "capsets", "ns_fds", "new_user", "state_for_hooks",
-                 "keep_fds", "extra_env")
+                 "keep_fds", "extra_env", "console_fd")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -60,6 +60,9 @@ def preload(spec):
     lx = spec.linux
     if spec.hooks.create_container or spec.hooks.start_container:
         from . import hooks  # noqa: F401
+    if spec.process.terminal:
+        import _socket  # noqa: F401
+        from . import console, mounts, sync  # noqa: F401
     if lx.net_devices:
         from . import netdev
         netdev.preload()
@@ -227,6 +230,10 @@ def _stage2(cfg):
             except OSError as e:
                 raise ContainerError(f"write sysctl {key}={value}: {linux.go_strerror(e.errno)}") from None
     rootfs.finalize(spec, rootfd, log)
+    if cfg.console_fd is not None:
+        from . import console
+        with log.step("console"):
+            console.setup(rootfd, cfg.console_fd, proc.console_size, dev_console=True)
 
     path, env = process.finish(proc, cfg.capsets, rootfd, procfd, cid=cfg.cid,
                                new_keyring=not cfg.no_new_keyring, extra_env=cfg.extra_env,

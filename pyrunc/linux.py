@@ -433,6 +433,35 @@ def ioctl_int(fd, request):
     return _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), None), f"ioctl {request:#x}")
 
 
+def ioctl_int_arg(fd, request, value):
+    """An ioctl taking an int by value (TIOCGPTPEER, TIOCSCTTY); returns the result."""
+    return _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), ctypes.c_long(value)),
+                  f"ioctl {request:#x}")
+
+
+def ioctl_ptr_int(fd, request, value):
+    """An ioctl taking a pointer to an int (TIOCSPTLCK)."""
+    v = ctypes.c_int(value)
+    return _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(request), ctypes.byref(v)),
+                  f"ioctl {request:#x}")
+
+
+class _Winsize(ctypes.Structure):
+    _fields_ = [("rows", ctypes.c_ushort), ("cols", ctypes.c_ushort),
+                ("xpixel", ctypes.c_ushort), ("ypixel", ctypes.c_ushort)]
+
+
+def get_winsize(fd):
+    ws = _Winsize()
+    _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(0x5413), ctypes.byref(ws)), "TIOCGWINSZ")
+    return ws.rows, ws.cols
+
+
+def set_winsize(fd, rows, cols):
+    ws = _Winsize(rows, cols, 0, 0)
+    _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(0x5414), ctypes.byref(ws)), "TIOCSWINSZ")
+
+
 class _IfReqFlags(ctypes.Structure):
     _fields_ = [("name", ctypes.array(ctypes.c_char, 16)), ("flags", ctypes.c_short),
                 ("pad", ctypes.array(ctypes.c_char, 22))]

@@ -31,7 +31,7 @@ class Interrupted(PyruncError):
 
 class CreateOptions:
     __slots__ = ("root", "id", "bundle", "pid_file", "console_socket", "no_pivot",
-                 "no_new_keyring", "preserve_fds", "listen_fds", "systemd_cgroup")
+                 "no_new_keyring", "preserve_fds", "listen_fds", "systemd_cgroup", "detach")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -43,12 +43,13 @@ class CreateOptions:
 class Created:
     """A container that `create` left waiting on its exec fifo."""
 
-    __slots__ = ("dir", "state", "pid")
+    __slots__ = ("dir", "state", "pid", "console")
 
-    def __init__(self, d, st, pid):
+    def __init__(self, d, st, pid, console=None):
         self.dir = d
         self.state = st
         self.pid = pid
+        self.console = console  # foreground terminal: the console.Receiver
 
 
 def abs_bundle(bundle):
@@ -72,13 +73,18 @@ def load_spec(opts, log):
         doc = validate.load_config(opts.bundle)
         spec = specmod.build(doc, opts.bundle)
         validate.check(spec, log)
-    if spec.process.terminal:
-        raise ConfigError("terminal: true needs --console-socket; consoles are not supported yet")
-    if opts.console_socket:
-        raise ConfigError("--console-socket is not supported yet")
+    check_console(spec.process.terminal, opts.console_socket, opts.detach)
     if spec.linux.seccomp is not None:
         log.warn("linux.seccomp is not applied by this pyrunc version; the container runs unconfined")
     return spec
+
+
+def check_console(terminal, console_socket, detach):
+    """runc's rules for terminals and console sockets."""
+    if terminal and detach and not console_socket:
+        raise ConfigError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and not (terminal and detach):
+        raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
 
 
 def _raise_interrupted(signum, frame):
@@ -127,6 +133,16 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     def state_for_hooks(pid, status):
         return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
 
+    console_fd = receiver = None
+    if spec.process.terminal:
+        from . import console
+        if opts.console_socket:
+            console_fd = console.connect(opts.console_socket)
+        else:
+            receiver = console.Receiver()  # foreground run -t: we are the console socket
+            rb.push("close console socket", receiver.parent.close)
+            console_fd = receiver.child_fd
+        rb.push("close console socket", _close_quietly, console_fd)
     preload(spec)
     from .cgroups.manager import new_manager
     with log.step("cgroup paths"):
@@ -143,7 +159,9 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
                      extra_env=(f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1") if opts.listen_fds else (),
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
-                     keep_fds=child_chan.fds() + [fifo_fd] + [fd for _, fd in ns_fds] + log.fds())
+                     console_fd=console_fd,
+                     keep_fds=child_chan.fds() + [fifo_fd] + [fd for _, fd in ns_fds] + log.fds()
+                     + ([console_fd] if console_fd is not None else []))
     # A user namespace (new or joined) must own the PID namespace it gets,
     # and new time offsets must be set before the init is forked: those
     # need runc's two stages. Everything else is one fork.
@@ -218,7 +236,9 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     parent_chan.send({"type": "commit"})
     rb.commit()
     parent_chan.close()
-    return Created(d, st, pid)
+    if console_fd is not None:
+        _close_quietly(console_fd)
+    return Created(d, st, pid, receiver)
 
 
 def device_rules(lx):
@@ -307,6 +327,13 @@ def _close_ns_fds(cfg):
     for _, fd in cfg.ns_fds:
         os.close(fd)
     cfg.ns_fds.clear()
+
+
+def _close_quietly(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _poststop(spec, state_for_hooks, log):

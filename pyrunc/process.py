@@ -136,8 +136,32 @@ def join_session_keyring(cid):
             raise ContainerError(f"could not create session key: {e}") from None
 
 
+def fix_stdio_permissions(uid, gid):
+    """runc's fixStdioPermissions: stdio belongs to the container user.
+
+    Otherwise a non-root process cannot reopen its own stdout through
+    /proc/self/fd/1 (`echo > /dev/stdout`) or its pty. /dev/null is shared
+    and left alone.
+    """
+    null = os.makedev(1, 3)
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if st.st_rdev == null or (st.st_uid == uid and st.st_gid == gid):
+            continue
+        try:
+            os.fchown(fd, uid, gid)
+        except OSError as e:
+            # a read-only file system or a file we may not own: as runc, not fatal
+            if e.errno not in (1, 22, 30):
+                raise ContainerError(f"fix permissions of fd {fd}: {linux.go_strerror(e.errno)}") from None
+
+
 def switch_user(user, capsets, cwd_fd, procfd):
     """runc's finalizeNamespace: bounding set, setgroups/setgid/setuid, caps."""
+    fix_stdio_permissions(user.uid, user.gid)
     status = procfs.read(procfd, f"{os.getpid()}/status")
     capabilities.drop_bounding(capsets, capabilities.bounding_from_status(status))
     linux.set_keepcaps(True)

@@ -98,8 +98,6 @@ def _check(proc):
         raise PyruncError("args must not be empty")
     if not proc.cwd.startswith("/"):
         raise PyruncError(f"cwd {proc.cwd!r} is not an absolute path")
-    if proc.terminal:
-        raise PyruncError("terminal: true needs --console-socket; consoles are not supported yet")
 
 
 def _own_ns(kind):
@@ -122,6 +120,8 @@ def exec_process(root, cid, opts, log):
         config = c.st.get("config") or {}
         proc = specmod.build_process(process_dict(config, opts))
         _check(proc)
+        from .parent import check_console
+        check_console(proc.terminal, opts.console_socket, opts.detach)
         lx = specmod.build_linux(config.get("linux") or {})
         pidfd = c._pidfd()
         if pidfd is None:
@@ -154,6 +154,16 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
     capsets = capabilities.CapSets(proc.capabilities, log.warn, user_ns=lx.has("user"))
     flags = _ns_flags(lx, c.pid)
     cgm = c.cgroup_manager()
+    console_fd = receiver = None
+    if proc.terminal:
+        from . import console
+        if opts.console_socket:
+            console_fd = console.connect(opts.console_socket)
+        else:
+            receiver = console.Receiver()
+            console_fd = receiver.child_fd
+        import _socket  # noqa: F401 - the child cannot import inside the container
+        from . import mounts, sync  # noqa: F401 - likewise
     parent_chan, child_chan = Channel.pair()
     linux.set_child_subreaper()
     # the child is visible in the container until execve: never dumpable (CVE-2019-5736)
@@ -169,12 +179,15 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         pid = os.fork()
         if pid == 0:
             parent_chan.close()
-            _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log)
+            _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
+                   console_fd)
     finally:
         if own is not None:
             linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
             os.close(own)
     child_chan.close()
+    if console_fd is not None:
+        os.close(console_fd)
     try:
         if cgm is not None:
             with log.step("join the container's cgroups"):
@@ -194,6 +207,9 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
+    if receiver is not None:
+        from . import console
+        return console.proxy(receiver.receive(), pid, wait_exit)
     return wait_exit(pid)
 
 
@@ -205,13 +221,13 @@ def _kill(pid):
         pass
 
 
-def _child(chan, pidfd, flags, proc, capsets, opts, cid, log):
+def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd):
     """The exec'd process until execve. Never returns."""
     try:
         for name in ("INT", "TERM", "HUP", "QUIT"):
             signals.default(signals.NAMES[name])
         first = 3 + (opts.preserve_fds or 0)
-        keep = sorted(fd for fd in (*chan.fds(), pidfd, *log.fds()) if fd >= first)
+        keep = sorted(fd for fd in (*chan.fds(), pidfd, *log.fds(), console_fd) if fd is not None and fd >= first)
         for fd in keep:
             os.closerange(first, fd)
             first = fd + 1
@@ -227,6 +243,9 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log):
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")
         if proc.oom_score_adj is not None:
             process.set_oom_score_adj(procfd, proc.oom_score_adj)
+        if console_fd is not None:
+            from . import console
+            console.setup(rootfd, console_fd, proc.console_size, dev_console=False)
         path, env = process.finish(proc, capsets, rootfd, procfd, cid=cid, new_keyring=False)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
