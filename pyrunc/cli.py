@@ -288,10 +288,6 @@ def cmd_spec(g, v, args, log):
     return 0
 
 
-def _not_yet(g, v, args, log):
-    raise PyruncError("this command is not implemented yet")
-
-
 def _with_container(g, cid, fn, lock=True):
     from . import container
     c = container.Container.load(g["root"], cid, lock=lock)
@@ -579,8 +575,13 @@ COMMANDS["exec"] = Command(
         Flag("cgroup", help="run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>."),
         Flag("ignore-paused", "bool", help="allow exec in a paused container"),
     ), 1, 1 << 30, cmd_exec, reorder=False)
-for _name, _summary in (("features", "show the enabled features"),):
-    COMMANDS[_name] = Command(_name, "", _summary, (), 0, 1 << 30, _not_yet, reorder=False, hidden=True)
+def cmd_features(g, v, args, log):
+    from . import fastjson, features
+    sys.stdout.write(fastjson.dumps(features.document(), indent=4) + "\n")
+    return 0
+
+
+COMMANDS["features"] = Command("features", "", "show the enabled features", (), 0, 0, cmd_features)
 
 
 def version_text():
