@@ -53,6 +53,14 @@ class c_uint64(_ctypes._SimpleCData):
 
 c_size_t = c_ulong
 
+
+class c_void_p(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+class c_char_p(_ctypes._SimpleCData):
+    _type_ = "z"
+
 if sizeof(c_long) != 8:  # pragma: no cover
     raise ImportError("pyrunc.cabi supports LP64 platforms only")
 
@@ -83,3 +91,19 @@ class _Libc:
 
 
 libc = _Libc()
+
+
+def function(handle, name, restype, *argtypes):
+    """The C function `name` of a dlopen()ed library, as ctypes' CFUNCTYPE would
+    wrap it: `restype` (None for void) and fixed `argtypes`, no errno
+    bookkeeping. AttributeError if the library has no such symbol."""
+
+    class _Proto(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL
+        _restype_ = restype
+        _argtypes_ = argtypes
+
+    try:
+        return _Proto(_ctypes.dlsym(handle, name))
+    except OSError:
+        raise AttributeError(name) from None

@@ -301,7 +301,7 @@ def cmd_exec(g, v, args, log):
     import os
     from . import setns
     if not v["process"] and len(args) < 2:
-        raise UsageError(f'{NAME}: "exec" requires a minimum of 2 argument(s)')
+        raise PyruncError("process args cannot be empty")  # runc 1.1.5's words
     opts = setns.ExecOptions(process_file=v["process"], args=args[1:], env=v["env"], cwd=v["cwd"],
                              user=v["user"], additional_gids=v["additional-gids"], caps=v["cap"],
                              no_new_privs=v["no-new-privs"], tty=v["tty"], detach=v["detach"],
@@ -622,7 +622,7 @@ _PREFIXED = {"create": "create failed", "run": "run failed", "exec": "exec faile
 def _prefixed(name, msg):
     """runc's wording: "runc create failed: …", "exec failed: unable to start container process: …"."""
     if name == "exec":
-        return f"exec failed: unable to start container process: {msg}"
+        return f"exec failed: {msg}"
     if name in _PREFIXED:
         return f"{NAME} {_PREFIXED[name]}: {msg}"
     return msg

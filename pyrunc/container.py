@@ -288,6 +288,9 @@ class Container:
         if self.status() == state.STOPPED:
             raise StateError("container not running")
         cgm = self._need_cgroup()
+        saved = ((self.st.get("config") or {}).get("linux") or {}).get("resources") or {}
+        if resources.get("memory") and (saved.get("memory") or {}).get("checkBeforeUpdate"):
+            resources = dict(resources, memory=dict(resources["memory"], checkBeforeUpdate=True))
         cgm.set(resources)
         cfg = self.st.setdefault("config", {})
         lx = cfg.setdefault("linux", {})

@@ -36,7 +36,7 @@ class InitConfig:
 
     __slots__ = ("spec", "cid", "bundle", "log", "chan", "fifo_fd", "preserve_fds",
                  "no_pivot", "no_new_keyring", "capsets", "ns_fds", "new_user", "state_for_hooks",
-                 "keep_fds", "extra_env", "console_fd")
+                 "keep_fds", "extra_env", "console_fd", "seccomp")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -66,6 +66,10 @@ def preload(spec):
     if lx.net_devices:
         from . import netdev
         netdev.preload()
+    if lx.seccomp is not None:
+        # seccomp: libseccomp is dlopen()ed here, before the init loses the host's root
+        from . import seccomp
+        seccomp.preload()
 
 
 def _reset_signals():
@@ -235,10 +239,25 @@ def _stage2(cfg):
         with log.step("console"):
             console.setup(rootfd, cfg.console_fd, proc.console_size, dev_console=True)
 
+    # seccomp (runc's order): without noNewPrivileges the filter is loaded just
+    # before the user switch, while we still have CAP_SYS_ADMIN; with it, as late
+    # as possible: after the user switch, capabilities, no_new_privs and the
+    # PATH lookup. Either way before "ready", so that a notify listener fd
+    # reaches the agent during `create`, as with runc.
+    early = late = None
+    if cfg.seccomp is not None:
+        from . import seccomp
+        if proc.no_new_privileges:
+            late = cfg.seccomp
+        else:
+            early = lambda: seccomp.load(cfg.seccomp, chan, log)  # noqa: E731
     path, env = process.finish(proc, cfg.capsets, rootfd, procfd, cid=cfg.cid,
                                new_keyring=not cfg.no_new_keyring, extra_env=cfg.extra_env,
-                               personality=lx.personality, memory_policy=lx.memory_policy)
+                               personality=lx.personality, memory_policy=lx.memory_policy,
+                               before_user_switch=early)
     os.close(rootfd)
+    if late is not None:
+        seccomp.load(late, chan, log)
 
     chan.send({"type": "ready"})
     chan.expect("commit")

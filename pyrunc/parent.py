@@ -74,8 +74,6 @@ def load_spec(opts, log):
         spec = specmod.build(doc, opts.bundle)
         validate.check(spec, log)
     check_console(spec.process.terminal, opts.console_socket, opts.detach)
-    if spec.linux.seccomp is not None:
-        log.warn("linux.seccomp is not applied by this pyrunc version; the container runs unconfined")
     return spec
 
 
@@ -143,6 +141,15 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
             rb.push("close console socket", receiver.parent.close)
             console_fd = receiver.child_fd
         rb.push("close console socket", _close_quietly, console_fd)
+    # seccomp: the filter validate.check built (cached); with SCMP_ACT_NOTIFY the
+    # agent at listenerPath is connected to now, before any process exists
+    filt = agent = None
+    if lx.seccomp is not None:
+        from . import seccomp
+        filt = seccomp.prepare(lx.seccomp, log)
+        if filt.notify:
+            agent = seccomp.connect(filt.listener_path)
+            rb.push("close seccomp agent socket", agent.close)
     preload(spec)
     from .cgroups.manager import new_manager
     with log.step("cgroup paths"):
@@ -159,7 +166,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
                      extra_env=(f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1") if opts.listen_fds else (),
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
-                     console_fd=console_fd,
+                     console_fd=console_fd, seccomp=filt,
                      keep_fds=child_chan.fds() + [fifo_fd] + [fd for _, fd in ns_fds] + log.fds()
                      + ([console_fd] if console_fd is not None else []))
     # A user namespace (new or joined) must own the PID namespace it gets,
@@ -180,7 +187,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     start_time = start_time[0]
 
     with log.step("cgroups: apply and set resources"):
-        cgm.apply(pid)
+        cgm.apply(pid, lx.resources)
         cgm.set(lx.resources, devices=rules)
     rdt_group = None
     if lx.intel_rdt is not None:
@@ -212,6 +219,10 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
         hooks.run_all(spec.hooks.prestart, st, "prestart", log)
         hooks.run_all(spec.hooks.create_runtime, st, "createRuntime", log)
         parent_chan.send({"type": "hooks-done"})
+    if agent is not None:
+        # seccomp notify: the init loaded its filter and announces the listener fd
+        seccomp.forward_listener(parent_chan, parent_chan.expect("seccomp"), pid, agent, filt,
+                                 hook_state(opts.id, opts.bundle, spec.annotations, pid, "creating"))
     parent_chan.expect("ready")
 
     st = {

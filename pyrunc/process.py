@@ -262,13 +262,16 @@ def check_cwd(cwd):
 
 
 def finish(proc, capsets, rootfd, procfd, cid, new_keyring, extra_env=(), personality=None,
-           memory_policy=None):
+           memory_policy=None, before_user_switch=None):
     """Everything between a ready root and execve, for the init and for exec.
 
     As root: session keyring, rlimits, personality, scheduler, I/O priority,
     memory policy; then the user switch with the configured capabilities,
-    no_new_privs, umask. Returns (program path, environment): the PATH
-    lookup is done as the container user, in the container's root, so a
+    no_new_privs, umask. `before_user_switch` runs just before the user
+    switch, still as root with all capabilities (seccomp without
+    noNewPrivileges needs CAP_SYS_ADMIN to load its filter; runc loads it
+    right before finalizeNamespace). Returns (program path, environment):
+    the PATH lookup is done as the container user, in the container's root, so a
     missing program fails `create`/`exec` itself, as with runc.
     """
     if new_keyring:
@@ -281,6 +284,8 @@ def finish(proc, capsets, rootfd, procfd, cid, new_keyring, extra_env=(), person
     env = build_env(proc.env + tuple(extra_env or ()), proc.user.uid, rootfd)
     cwd_fd = open_cwd(rootfd, proc.cwd)
     try:
+        if before_user_switch is not None:
+            before_user_switch()
         switch_user(proc.user, capsets, cwd_fd, procfd)
     finally:
         os.close(cwd_fd)

@@ -18,7 +18,7 @@ import os
 from . import capabilities, linux, procfs, process, signals, state
 from . import spec as specmod
 from .errors import ContainerError, PyruncError, StateError
-from .sync import Channel
+from .sync import STARTING, Channel
 
 
 class ExecOptions:
@@ -57,7 +57,7 @@ def process_dict(config, opts):
     base = config.get("process") or {}
     p = {k: v for k, v in base.items()}
     if not opts.args:
-        raise PyruncError("exec args cannot be empty")
+        raise PyruncError("process args cannot be empty")
     p["args"] = list(opts.args)
     p["env"] = list(base.get("env") or ()) + list(opts.env or ())
     p["terminal"] = bool(opts.tty)
@@ -164,6 +164,14 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
             console_fd = receiver.child_fd
         import _socket  # noqa: F401 - the child cannot import inside the container
         from . import mounts, sync  # noqa: F401 - likewise
+    # seccomp: the container's profile applies to exec'd processes too (runc); the
+    # filter is built (and libseccomp loaded) here, the child only loads it
+    filt = agent = None
+    if lx.seccomp is not None:
+        from . import seccomp
+        filt = seccomp.prepare(lx.seccomp, log, warn=False)  # create warned already
+        if filt.notify:
+            agent = seccomp.connect(filt.listener_path)
     parent_chan, child_chan = Channel.pair()
     linux.set_child_subreaper()
     # the child is visible in the container until execve: never dumpable (CVE-2019-5736)
@@ -180,7 +188,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         if pid == 0:
             parent_chan.close()
             _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
-                   console_fd)
+                   console_fd, filt)
     finally:
         if own is not None:
             linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
@@ -194,14 +202,23 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
                 cgm.add(pid, opts.cgroup)
         parent_chan.send({"type": "go"})
         msg = parent_chan.recv()
+        if agent is not None and msg is not None and msg.get("type") == "seccomp":
+            # seccomp notify: the child loaded its filter and announces the listener fd
+            from .parent import hook_state
+            seccomp.forward_listener(parent_chan, msg, pid, agent, filt,
+                                     hook_state(c.id, c.st.get("bundle"), c.st.get("annotations"),
+                                                c.pid, state.RUNNING))
+            msg = parent_chan.recv()
         if msg is not None:
             # anything but EOF (the close-on-exec pipe closing at execve) is a failure
-            raise ContainerError(msg.get("msg", "exec failed"))
+            raise ContainerError(STARTING + msg.get("msg", "exec failed"))
     except BaseException:
         _kill(pid)
         raise
     finally:
         parent_chan.close()
+        if agent is not None:
+            agent.close()
     if opts.pid_file:
         from .parent import write_pid_file
         write_pid_file(opts.pid_file, pid)
@@ -221,7 +238,7 @@ def _kill(pid):
         pass
 
 
-def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd):
+def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=None):
     """The exec'd process until execve. Never returns."""
     try:
         for name in ("INT", "TERM", "HUP", "QUIT"):
@@ -246,12 +263,22 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd):
         if console_fd is not None:
             from . import console
             console.setup(rootfd, console_fd, proc.console_size, dev_console=False)
-        path, env = process.finish(proc, capsets, rootfd, procfd, cid=cid, new_keyring=False)
+        # seccomp, in runc's order (see init._stage2): without noNewPrivileges just
+        # before the user switch (CAP_SYS_ADMIN), otherwise as late as possible
+        early = None
+        if filt is not None:
+            from . import seccomp  # already imported by the runtime: binds the name only
+            if not proc.no_new_privileges:
+                early = lambda: seccomp.load(filt, chan, log)  # noqa: E731
+        path, env = process.finish(proc, capsets, rootfd, procfd, cid=cid, new_keyring=False,
+                                   before_user_switch=early)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
         os.close(rootfd)
         os.close(procfd)
         os.close(pidfd)
+        if filt is not None and proc.no_new_privileges:
+            seccomp.load(filt, chan, log)
         process.execve(path, proc.args, env, 3 + (opts.preserve_fds or 0))
     except BaseException as e:  # noqa: BLE001 - every failure goes to the runtime
         if isinstance(e, PyruncError):

@@ -13,6 +13,8 @@ from . import fastjson
 from .errors import ContainerError
 
 _MAX = 1 << 20
+# runc's words for a failure reported by the process being started
+STARTING = "unable to start container process: "
 
 
 def pack_fds(fds):
@@ -98,9 +100,9 @@ class Channel:
         """Wait for message `kind`; an error message or EOF becomes ContainerError."""
         msg = self.recv()
         if msg is None:
-            raise ContainerError("container init exited unexpectedly")
+            raise ContainerError(f"{STARTING}container init exited unexpectedly")
         if msg.get("type") == "error":
-            raise ContainerError(msg.get("msg", "container init failed"))
+            raise ContainerError(STARTING + msg.get("msg", "container init failed"))
         if msg.get("type") != kind:
             raise ContainerError(f"unexpected message from container init: {msg.get('type')} (wanted {kind})")
         return msg

@@ -61,6 +61,11 @@ def check(spec, log):
     _check_mounts(spec, log)
     _check_hooks(spec)
     _check_linux(spec)
+    if spec.linux.seccomp is not None:
+        # seccomp: builds the libseccomp filter now (kept for create), so that every
+        # name, action, arch, operator and flag is resolved before any side effect
+        from . import seccomp
+        seccomp.prepare(spec.linux.seccomp, log)
 
 
 def _check_root(spec):

@@ -355,7 +355,8 @@ def test_cpu_realtime_read_back(rt, make_bundle):
     assert int(rd(d + "/cpu.rt_runtime_us")) == 10000
 
 
-@pytest.mark.parametrize("limit,want", [(20, "20"), (0, "max"), (-1, "max")])
+# runtime-spec v1.3: -1 is "no limit", 0 a limit of zero new tasks
+@pytest.mark.parametrize("limit,want", [(20, "20"), (0, "0"), (-1, "max")])
 def test_pids_limit(rt, make_bundle, limit, want):
     c = cid(f"pids{limit}".replace("-", "m"))
     b = with_resources(make_bundle(["sleep", "300"]), pids={"limit": limit})

@@ -112,7 +112,7 @@ class Fs1Manager(Manager):
 
     # --- lifecycle ----------------------------------------------------------
 
-    def apply(self, pid):
+    def apply(self, pid, resources=None):
         for d in self._dirs():
             self._mkdir(d)
             write_file(d + "/cgroup.procs", pid)
@@ -200,15 +200,19 @@ class Fs1Manager(Manager):
         if pids is not None and "limit" in pids:
             p = self._need("pids", "pids.limit")
             limit = pids["limit"]
-            # runtime-spec v1.3: a limit <= 0 means no limit
-            write_file(p + "/pids.max", limit if limit > 0 else "max")
+            # runtime-spec v1.3: -1 means no limit; 0 is a (harsh) limit like any other
+            if limit < -1:
+                raise CgroupError(f"linux.resources.pids.limit: {limit} is invalid (use -1 for no limit)")
+            write_file(p + "/pids.max", "max" if limit == -1 else limit)
         if r.get("blockIO"):
             self._set_blkio(r["blockIO"])
         for h in r.get("hugepageLimits") or ():
             p = self._need("hugetlb", "hugepageLimits")
             write_file(f"{p}/hugetlb.{h['pageSize']}.limit_in_bytes", h["limit"])
-            if "rsvdLimit" in h:
-                write_file(f"{p}/hugetlb.{h['pageSize']}.rsvd.limit_in_bytes", h["rsvdLimit"])
+            # config-linux.md v1.3: the limit is on reservations where the kernel has them
+            rsvd = f"{p}/hugetlb.{h['pageSize']}.rsvd.limit_in_bytes"
+            if _exists(rsvd):
+                write_file(rsvd, h["limit"])
         net = r.get("network") or {}
         if "classID" in net:
             write_file(self._need("net_cls", "network.classID") + "/net_cls.classid", net["classID"])

@@ -34,7 +34,7 @@ def _errno(e):
 
     They raise `from None` inside the `except OSError`, which hides the
     OSError from tracebacks but still keeps it as __context__."""
-    return getattr(e.__context__, "errno", None)
+    return getattr(e, "errno", None) or getattr(e.__context__, "errno", None)
 
 
 def _strerror(e):
@@ -411,16 +411,13 @@ class Fs2Manager(Manager):
             return {}
         sizes, _warn = convert.hugepage_sizes(names)
         out = {}
-        rsvd = ".rsvd"
+        # page-fault usage as runc 1.1.5: runc 1.2 reads hugetlb.<size>.rsvd.events,
+        # which no kernel has, and so loses the whole map
         for size in sorted(sizes):
-            # reservations where the kernel accounts them (what set limits), as runc 1.2
-            cur = self._read_opt(f"hugetlb.{size}{rsvd}.current")
-            if cur is None and rsvd:
-                rsvd = ""
-                cur = self._read_opt(f"hugetlb.{size}.current")
+            cur = self._read_opt(f"hugetlb.{size}.current")
             if cur is None:
                 return {}  # no hugetlb controller in this cgroup
-            ev = convert.parse_keyed(read_file(self._file(f"hugetlb.{size}{rsvd}.events")))
+            ev = convert.parse_keyed(read_file(self._file(f"hugetlb.{size}.events")))
             out[size] = _omit({"usage": convert.parse_uint(cur), "failcnt": ev.get("max", 0)}, ("usage",))
         return out
 
@@ -594,11 +591,15 @@ class Fs2Manager(Manager):
                 raise self._explain(field, name, e, err, how) from None
 
     def _explain(self, field, name, e, err, how):
+        if how == "swap" and err == errno.ENOENT and "memory" in self.controllers():
+            return CgroupError(f"{PREFIX}{field}: swap accounting is not enabled in this kernel "
+                               f"(no memory.swap.max in {self.path})")
         if err in (errno.ENOENT, errno.EPERM, errno.EACCES):
             ctrl = how[len("unified:"):] if how and how.startswith("unified:") else name.partition(".")[0]
-            if ctrl not in self.controllers() and ctrl != "cgroup":
+            have = self.controllers()
+            if ctrl not in have and ctrl != "cgroup":
                 return CgroupError(f"{PREFIX}{field}: the {ctrl} controller is not available in "
-                                   f"{self.path} (cgroup.controllers: {' '.join(sorted(self.controllers())) or 'none'})")
+                                   f"{self.path} (cgroup.controllers: {' '.join(sorted(have)) or 'none'})")
             if err == errno.ENOENT and ctrl == "hugetlb" and not how:
                 try:
                     sizes = convert.hugepage_sizes(os.listdir("/sys/kernel/mm/hugepages"))[0]

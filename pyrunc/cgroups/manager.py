@@ -17,7 +17,14 @@ from ..errors import ContainerError
 
 
 class CgroupError(ContainerError):
-    """A cgroup operation failed; the message names the file and the value."""
+    """A cgroup operation failed; the message names the file and the value.
+
+    `errno` is the kernel's errno when there was one (EBUSY, EINVAL, ...).
+    """
+
+    def __init__(self, msg, errno=None):
+        super().__init__(msg)
+        self.errno = errno
 
 
 def write_file(path, value):
@@ -26,11 +33,11 @@ def write_file(path, value):
     try:
         fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
     except OSError as e:
-        raise CgroupError(f"open {path}: {_err(e)}") from None
+        raise CgroupError(f"open {path}: {_err(e)}", e.errno) from None
     try:
         posix.write(fd, data)
     except OSError as e:
-        raise CgroupError(f"write {value!r} to {path}: {_err(e)}") from None
+        raise CgroupError(f"write {value!r} to {path}: {_err(e)}", e.errno) from None
     finally:
         posix.close(fd)
 
@@ -40,7 +47,7 @@ def read_file(path):
         with open(path, "rb") as f:
             return f.read().decode()
     except OSError as e:
-        raise CgroupError(f"read {path}: {_err(e)}") from None
+        raise CgroupError(f"read {path}: {_err(e)}", e.errno) from None
 
 
 def _err(e):
@@ -53,8 +60,12 @@ class Manager:
 
     driver = ""
 
-    def apply(self, pid):
-        """Create the cgroup(s) and move `pid` into them."""
+    def apply(self, pid, resources=None):
+        """Create the cgroup(s) and move `pid` into them.
+
+        `resources` (the config's linux.resources) lets a driver prepare what
+        must exist before the move (v2: threaded parents, controllers).
+        """
         raise NotImplementedError
 
     def add(self, pid, sub=None):
@@ -103,7 +114,7 @@ class Manager:
         raise NotImplementedError
 
     def freezer_probe(self):
-        """(file, frozen values) that `state` reads to tell paused from running."""
+        """The file `state` reads to tell paused from running ("FROZEN" or "1"), or None."""
         raise NotImplementedError
 
 
