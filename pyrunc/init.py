@@ -233,11 +233,12 @@ def _stage2(cfg):
                 procfs.write(procfd, "sys/" + key.replace(".", "/"), value)
             except OSError as e:
                 raise ContainerError(f"write sysctl {key}={value}: {linux.go_strerror(e.errno)}") from None
-    rootfs.finalize(spec, rootfd, log)
     if cfg.console_fd is not None:
+        # before the read-only remount: /dev/console may have to be created
         from . import console
         with log.step("console"):
             console.setup(rootfd, cfg.console_fd, proc.console_size, dev_console=True)
+    rootfs.finalize(spec, rootfd, log)
 
     # seccomp (runc's order): without noNewPrivileges the filter is loaded just
     # before the user switch, while we still have CAP_SYS_ADMIN; with it, as late
