@@ -33,6 +33,7 @@ NR_fsopen = 430
 NR_fsconfig = 431
 NR_fsmount = 432
 NR_pidfd_open = 434
+NR_pidfd_getfd = 438
 NR_close_range = 436
 NR_openat2 = 437
 NR_mount_setattr = 442
@@ -266,6 +267,12 @@ def rename_noreplace(old, new):
 def pidfd_open(pid):
     ret = _syscall(ctypes.c_long(NR_pidfd_open), ctypes.c_int(pid), ctypes.c_uint(0))
     return _check(ret, f"pidfd_open {pid}")
+
+
+def pidfd_getfd(pidfd, fd):
+    """A copy, in this process, of another process's fd (pidfd_getfd(2), Linux 5.6)."""
+    ret = _syscall(ctypes.c_long(NR_pidfd_getfd), ctypes.c_int(pidfd), ctypes.c_int(fd), ctypes.c_uint(0))
+    return _check(ret, "pidfd_getfd")
 
 
 def close_range_cloexec(first):

@@ -18,18 +18,24 @@ specconv.SetupSeccomp), with runtime-spec v1.3.0's MUSTs on top:
   comparison (runc's "old behaviour"; libseccomp refuses the former).
   Rules whose action equals the default action are dropped, as runc does.
 - `flags` absent means SPEC_ALLOW where supported (runc's default); listed
-  flags the library or kernel lacks are an error naming the flag.
+  flags the library or kernel lacks are an error naming the flag. An
+  errnoRet/defaultErrnoRet on an action without an errno is an error
+  (runtime-spec MUST; runc ignores it).
 - The no_new_privs attribute is off: the runtime sets no_new_privs itself
   (process.noNewPrivileges), and without it loads the filter while it still
   has CAP_SYS_ADMIN (see init.py / setns.py).
+- Not done: runc's patchbpf, which prepends a hand-assembled BPF stub
+  returning ENOSYS for syscall numbers above the highest one the profile
+  names (when the default action is not ALLOW/LOG/TRACE). Such syscalls get
+  the profile's default action here.
 
 Notify (SCMP_ACT_NOTIFY): the container process loads the filter, writes
 the listener fd's number on the sync pipe and waits; the runtime copies the
 fd out of it with pidfd_getfd(2) (runc >= 1.2 does the same), lets it go
 on, and sends the ContainerProcessState JSON with the fd (SCM_RIGHTS, one
 message, then close) on a connection to `listenerPath` it opened before
-forking. After the load the process only writes/reads its sync pipe, so only
-`write` cannot be NOTIFY (runc's rule too).
+forking. Right after the load the process writes and reads its sync pipe,
+so `write` cannot be NOTIFY (runc's rule too).
 """
 
 import os
@@ -67,7 +73,6 @@ ARCHS = ("SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_ARM", 
          "SCMP_ARCH_SH", "SCMP_ARCH_SHEB")
 EPERM = 1
 MAX_ARGS = 6  # a Linux syscall has at most six arguments
-_NR_pidfd_getfd = 438
 _EEXIST = 17
 
 SECCOMP_FD_NAME = "seccompFd"
@@ -325,14 +330,12 @@ def connect(path):
 
 def _pidfd_getfd(pid, fd):
     """A copy of fd `fd` of process `pid` (pidfd_getfd(2), Linux >= 5.6)."""
-    from . import cabi, linux
+    from . import linux
     pidfd = linux.pidfd_open(pid)
     try:
-        ret = cabi.libc.syscall(_NR_pidfd_getfd, pidfd, fd, 0)
-        if ret < 0:
-            err = cabi.get_errno()
-            raise ContainerError(f"get seccomp fd {fd} from process {pid}: pidfd_getfd: {_strerror(err)}")
-        return ret
+        return linux.pidfd_getfd(pidfd, fd)
+    except OSError as e:
+        raise ContainerError(f"get seccomp fd {fd} from process {pid}: pidfd_getfd: {_strerror(e.errno)}") from None
     finally:
         os.close(pidfd)
 
