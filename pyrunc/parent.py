@@ -127,6 +127,11 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     parent_chan, child_chan = Channel.pair(with_fds=needs_fds)
     rb.push("close sync channel", parent_chan.close)
     linux.set_child_subreaper()
+    # Our children are Python processes until they exec, and may share a PID
+    # namespace with container processes (a joined one): they must never be
+    # ptrace-able or have their /proc/<pid>/exe opened (CVE-2019-5736). The
+    # flag is inherited by fork and reset by execve.
+    linux.set_dumpable(False)
 
     def state_for_hooks(pid, status):
         return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
