@@ -151,12 +151,34 @@ def _listen_fds(env):
     return n if n > 0 and pid == posix.getpid() else 0
 
 
+def check_preserved_fds(n, log):
+    """runc: every fd to pass on (3 .. 3+n-1) must be one the caller gave us.
+
+    A hole would be filled by one of the runtime's own fds (the state
+    directory, its lock, the exec fifo) and handed to the container.
+    """
+    ours = set(log.fds())
+    for fd in range(3, 3 + n):
+        try:
+            posix.fstat(fd)
+        except OSError:
+            fd = None
+        if fd is None or fd in ours:
+            raise PyruncError(f"unable to stat preserved-fd {fd if fd is not None else '?'} (of {n})")
+
+
 def _warm_up():
     from .cgroups import warm_up
     return warm_up()
 
 
+def _preserved(v):
+    import os
+    return max(0, v["preserve-fds"]) + _listen_fds(os.environ)
+
+
 def cmd_create(g, v, args, log):
+    check_preserved_fds(_preserved(v), log)
     warm = _warm_up()
     from . import parent
     parent.create(_create_opts(g, v, args[0]), log, warm)
@@ -164,6 +186,7 @@ def cmd_create(g, v, args, log):
 
 
 def cmd_run(g, v, args, log):
+    check_preserved_fds(_preserved(v), log)
     warm = _warm_up()
     from . import container, parent
     opts = _create_opts(g, v, args[0])
@@ -302,6 +325,7 @@ def cmd_exec(g, v, args, log):
     from . import setns
     if not v["process"] and len(args) < 2:
         raise PyruncError("process args cannot be empty")  # runc 1.1.5's words
+    check_preserved_fds(max(0, v["preserve-fds"]), log)
     opts = setns.ExecOptions(process_file=v["process"], args=args[1:], env=v["env"], cwd=v["cwd"],
                              user=v["user"], additional_gids=v["additional-gids"], caps=v["cap"],
                              no_new_privs=v["no-new-privs"], tty=v["tty"], detach=v["detach"],

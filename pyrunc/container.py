@@ -319,6 +319,8 @@ class Container:
             # the rest of the container: everything left in the cgroup goes
             self._kill_cgroup(cgm, signals.SIGKILL)
             cgm.destroy()
+            for w in cgm.warnings:
+                log.warn(w)
         if self.st.get("intel_rdt"):
             from . import intelrdt
             intelrdt.remove(self.st["intel_rdt"])

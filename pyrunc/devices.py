@@ -52,8 +52,9 @@ def create_device(rootfd, dev, bind, log):
             else:
                 os.unlink(name, dir_fd=parent)
                 os.mknod(name, mode | kind, rdev, dir_fd=parent)
-        # mknod's mode went through the umask; chmod makes it exact
-        os.chmod(name, mode, dir_fd=parent)
+        # The mode is exact: setup_dev runs with umask 0. No chmod by name: it
+        # follows symlinks, and a process sharing this rootfs can swap one in
+        # (pointing at a host file, before pivot_root). chown never follows.
         os.chown(name, dev.uid or 0, dev.gid or 0, dir_fd=parent, follow_symlinks=False)
     except OSError as e:
         raise ContainerError(f"create device {dev.path}: {SyscallError(e.errno, 'mknod').strerror}") from None

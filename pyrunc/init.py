@@ -60,6 +60,8 @@ def preload(spec):
     lx = spec.linux
     if spec.hooks.create_container or spec.hooks.start_container:
         from . import hooks  # noqa: F401
+    if spec.process.apparmor_profile or spec.process.selinux_label:
+        from . import lsm  # noqa: F401
     if spec.process.terminal:
         import _socket  # noqa: F401
         from . import console, mounts, sync  # noqa: F401
@@ -253,7 +255,8 @@ def _stage2(cfg):
         else:
             early = lambda: seccomp.load(cfg.seccomp, chan, log)  # noqa: E731
     path, env = process.finish(proc, cfg.capsets, rootfd, procfd, cid=cfg.cid,
-                               new_keyring=not cfg.no_new_keyring, extra_env=cfg.extra_env,
+                               new_keyring=not cfg.no_new_keyring,
+                               close_fds_from=3 + (cfg.preserve_fds or 0), extra_env=cfg.extra_env,
                                personality=lx.personality, memory_policy=lx.memory_policy,
                                before_user_switch=early)
     os.close(rootfd)
@@ -307,7 +310,7 @@ def _wait_and_exec(cfg, procfd, path, env):
     cfg.log.debug(f"exec {path}")
     os.write(fifo, b"0")
     try:
-        process.execve(path, proc.args, env, 3 + (cfg.preserve_fds or 0))
+        process.execve(path, proc.args, env)
     except OSError as e:
         # fifo is close-on-exec: `start` already saw "0"; all we can do is say why
         sys.stderr.write(f"pyrunc: exec {path}: {linux.go_strerror(e.errno)}\n")

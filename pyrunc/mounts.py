@@ -158,7 +158,7 @@ def _check_not_proc(m, destfd):
             raise ContainerError(f'"{m.destination}" cannot be mounted because it is inside /proc')
 
 
-def mount_entry(rootfd, m, bundle, log, srcfd=None):
+def mount_entry(rootfd, m, bundle, log, srcfd=None, mount_label=None):
     """Mount one config.json mount entry inside the root.
 
     srcfd: an already prepared detached tree (idmapped binds made by the parent).
@@ -169,13 +169,13 @@ def mount_entry(rootfd, m, bundle, log, srcfd=None):
             if m.is_bind or srcfd is not None:
                 _bind(rootfd, m, bundle, what, srcfd)
             else:
-                _new(rootfd, m, what)
+                _new(rootfd, m, what, mount_label)
         except SyscallError as e:
             raise ContainerError(f'error mounting "{m.source or m.type}" to rootfs at '
                                  f'"{m.destination}": {e}') from None
 
 
-def _new(rootfd, m, what):
+def _new(rootfd, m, what, mount_label=None):
     if m.type in ("proc", "sysfs"):
         # CVE-2019-16884 / CVE-2023-27561: never follow a symlink for these
         try:
@@ -194,7 +194,11 @@ def _new(rootfd, m, what):
         destfd = paths.mkdir_all(rootfd, m.destination)
     try:
         _check_not_proc(m, destfd)
-        mfd = new_fs(m.type, m.source, m.flags, m.data, what)
+        data = m.data
+        if mount_label:
+            from . import lsm
+            data = lsm.mount_data(data, mount_label, m.type, False)
+        mfd = new_fs(m.type, m.source, m.flags, data, what)
         try:
             if m.rec_set or m.rec_clr:
                 L.mount_setattr(mfd, True, m.rec_set, m.rec_clr, what=what)

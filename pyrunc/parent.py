@@ -101,8 +101,8 @@ def create(opts, log, cgroup_warmup=None):
         old_handlers[num] = signals.handle(num, _raise_interrupted)
     try:
         with Rollback(log) as rb:
-            for _, fd in ns_fds:
-                rb.push("close namespace fd", os.close, fd)
+            # _close_ns_fds empties the list once it has closed them: never twice
+            rb.push("close namespace fds", _close_fd_list, ns_fds)
             return _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup)
     finally:
         for num, h in old_handlers.items():
@@ -158,7 +158,8 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     preload(spec)
     from .cgroups.manager import new_manager
     with log.step("cgroup paths"):
-        cgm = new_manager(lx.cgroups_path, opts.id, systemd=opts.systemd_cgroup)
+        cgm = new_manager(lx.cgroups_path, opts.id, systemd=opts.systemd_cgroup,
+                          annotations=spec.annotations)
     # before any kill is pushed: undone after the init is dead
     rb.push("remove cgroups", cgm.destroy)
     if cgroup_warmup is not None:
@@ -194,6 +195,8 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     with log.step("cgroups: apply and set resources"):
         cgm.apply(pid, lx.resources)
         cgm.set(lx.resources, devices=rules)
+    for w in cgm.warnings:
+        log.warn(w)
     rdt_group = None
     if lx.intel_rdt is not None:
         from . import intelrdt
@@ -340,9 +343,13 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
 
 
 def _close_ns_fds(cfg):
-    for _, fd in cfg.ns_fds:
+    _close_fd_list(cfg.ns_fds)
+
+
+def _close_fd_list(ns_fds):
+    while ns_fds:
+        _, fd = ns_fds.pop()
         os.close(fd)
-    cfg.ns_fds.clear()
 
 
 def _close_quietly(fd):

@@ -159,11 +159,14 @@ def fix_stdio_permissions(uid, gid):
                 raise ContainerError(f"fix permissions of fd {fd}: {linux.go_strerror(e.errno)}") from None
 
 
-def switch_user(user, capsets, cwd_fd, procfd):
-    """runc's finalizeNamespace: bounding set, setgroups/setgid/setuid, caps."""
+def switch_user(user, capsets, cwd_fd, bounding):
+    """runc's finalizeNamespace: bounding set, setgroups/setgid/setuid, caps.
+
+    `bounding` is the bounding set the process holds now (read beforehand:
+    a seccomp filter may already be in place and forbid the read).
+    """
     fix_stdio_permissions(user.uid, user.gid)
-    status = procfs.read(procfd, f"{os.getpid()}/status")
-    capabilities.drop_bounding(capsets, capabilities.bounding_from_status(status))
+    capabilities.drop_bounding(capsets, bounding)
     linux.set_keepcaps(True)
     try:
         groups = list(user.additional_gids)
@@ -253,15 +256,39 @@ def open_cwd(rootfd, cwd):
 def check_cwd(cwd):
     try:
         here = os.getcwd()
-    except OSError:
-        here = None
+    except FileNotFoundError:
+        here = None  # glibc: the cwd is unreachable from our root
+    except OSError as e:
+        raise ContainerError(f"getcwd: {linux.go_strerror(e.errno)}") from None
     if not here or not here.startswith("/"):
         raise ContainerError(f"current working directory {cwd!r} is outside of the container root")
 
 
+def close_from(procfd, first):
+    """Mark every fd >= first close-on-exec (close_range, or a walk of our fd table)."""
+    try:
+        linux.close_range_cloexec(first)
+        return
+    except OSError as e:
+        if e.errno not in (38, 22):  # ENOSYS before Linux 5.11, EINVAL before CLOEXEC support
+            raise
+    dirfd = procfs.open_file(procfd, f"{os.getpid()}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        names = os.listdir(dirfd)
+    finally:
+        os.close(dirfd)
+    for name in names:
+        fd = int(name)
+        if fd >= first:
+            try:
+                os.set_inheritable(fd, False)
+            except OSError:
+                pass
 
 
-def finish(proc, capsets, rootfd, procfd, cid, new_keyring, extra_env=(), personality=None,
+
+
+def finish(proc, capsets, rootfd, procfd, cid, new_keyring, close_fds_from, extra_env=(), personality=None,
            memory_policy=None, before_user_switch=None):
     """Everything between a ready root and execve, for the init and for exec.
 
@@ -284,9 +311,16 @@ def finish(proc, capsets, rootfd, procfd, cid, new_keyring, extra_env=(), person
     env = build_env(proc.env + tuple(extra_env or ()), proc.user.uid, rootfd)
     cwd_fd = open_cwd(rootfd, proc.cwd)
     try:
+        # Everything that needs a syscall a seccomp profile may forbid (openat2,
+        # close_range) happens before `before_user_switch` may load one.
+        bounding = capabilities.bounding_from_status(procfs.read(procfd, f"{os.getpid()}/status"))
+        close_from(procfd, close_fds_from)
+        if proc.apparmor_profile or proc.selinux_label:
+            from . import lsm
+            lsm.apply_on_exec(procfd, proc.apparmor_profile, proc.selinux_label)
         if before_user_switch is not None:
             before_user_switch()
-        switch_user(proc.user, capsets, cwd_fd, procfd)
+        switch_user(proc.user, capsets, cwd_fd, bounding)
     finally:
         os.close(cwd_fd)
     check_cwd(proc.cwd)
@@ -297,9 +331,8 @@ def finish(proc, capsets, rootfd, procfd, cid, new_keyring, extra_env=(), person
     return lookpath(proc.args[0], env), env
 
 
-def execve(path, args, env, first_closed_fd):
-    """Close-on-exec every fd from first_closed_fd, undo Python's ignored signals, exec."""
-    linux.close_range_cloexec(first_closed_fd)
+def execve(path, args, env):
+    """Undo Python's ignored signals, exec. (finish() made every stray fd close-on-exec.)"""
     for name in ("PIPE", "XFSZ"):
         signals.default(signals.NAMES[name])
     os.execve(path, list(args), env)

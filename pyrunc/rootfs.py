@@ -32,6 +32,10 @@ def prepare(spec, procfd, log):
     linux = spec.linux
     rootpath = spec.root.path
     prop = PROPAGATION.get(linux.rootfs_propagation or "", L.MS_SLAVE | L.MS_REC)
+    if prop & L.MS_UNBINDABLE:
+        # an unbindable tree cannot be cloned into the new root: keep the host
+        # view rslave now, the new root gets "unbindable" after pivot_root (finalize)
+        prop = L.MS_SLAVE | L.MS_REC
     with log.step("make / " + (linux.rootfs_propagation or "rslave")):
         L.mount(None, "/", None, prop)
     if prop & L.MS_SHARED:
@@ -55,7 +59,7 @@ def mount_all(spec, rootfd, procfd, bundle, log, prepared_fds=None):
         if m.type == "cgroup":
             mount_cgroupfs(rootfd, m, procfd, spec.linux.has("cgroup"), log)
         else:
-            mounts.mount_entry(rootfd, m, bundle, log, prepared_fds.get(i))
+            mounts.mount_entry(rootfd, m, bundle, log, prepared_fds.get(i), spec.linux.mount_label)
 
 
 def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):

@@ -178,6 +178,8 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
     linux.set_dumpable(False)
     from .init import preload
     preload(None)  # the child cannot import once it is in the container's mounts
+    if proc.apparmor_profile or proc.selinux_label:
+        from . import lsm  # noqa: F401
     own = None
     if flags & linux.CLONE_NEWPID:
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -271,6 +273,7 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
             if not proc.no_new_privileges:
                 early = lambda: seccomp.load(filt, chan, log)  # noqa: E731
         path, env = process.finish(proc, capsets, rootfd, procfd, cid=cid, new_keyring=False,
+                                   close_fds_from=3 + (opts.preserve_fds or 0),
                                    before_user_switch=early)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
@@ -279,7 +282,7 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
         os.close(pidfd)
         if filt is not None and proc.no_new_privileges:
             seccomp.load(filt, chan, log)
-        process.execve(path, proc.args, env, 3 + (opts.preserve_fds or 0))
+        process.execve(path, proc.args, env)
     except BaseException as e:  # noqa: BLE001 - every failure goes to the runtime
         if isinstance(e, PyruncError):
             msg = str(e)

@@ -283,10 +283,11 @@ def status_of(state, d):
     pid = state.get("pid", 0)
     if not process_alive(pid, state.get("init_start_time")):
         return STOPPED
-    if d.has_fifo():
-        return CREATED
+    # paused before created, as runc: a created container can be paused too
     if state.get("paused_probe") and _is_frozen(state["paused_probe"]):
         return PAUSED
+    if d.has_fifo():
+        return CREATED
     return RUNNING
 
 

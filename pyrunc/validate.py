@@ -60,7 +60,10 @@ def check(spec, log):
     _check_namespaces(spec)
     _check_mounts(spec, log)
     _check_hooks(spec)
-    _check_linux(spec)
+    _check_linux(spec, log)
+    if spec.process.apparmor_profile or spec.process.selinux_label or spec.linux.mount_label:
+        from . import lsm
+        lsm.check(spec, log)
     if spec.linux.seccomp is not None:
         # seccomp: builds the libseccomp filter now (kept for create), so that every
         # name, action, arch, operator and flag is resolved before any side effect
@@ -250,8 +253,11 @@ def _check_hooks(spec):
                 raise ConfigError(f"{kind} hook {hook.path}: timeout must be greater than zero")
 
 
-def _check_linux(spec):
+def _check_linux(spec, log):
     lx = spec.linux
+    mem = (lx.resources or {}).get("memory") or {}
+    if mem.get("kernel") or mem.get("kernelTCP"):
+        log.warn("Kernel memory settings are ignored and will be removed")  # runc's words
     _check_sysctl(lx)
     for d in lx.devices:
         if not d.path.startswith("/dev/"):

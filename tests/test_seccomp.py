@@ -91,9 +91,25 @@ ECHO_OK_SYSCALLS = [
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "set_robust_list", "set_tid_address", "uname",
     "newfstatat", "fstat", "statx", "ioctl", "mmap", "munmap", "fcntl", "dup2", "dup3",
     # what pyrunc itself still does once the filter is loaded (runc needs the like):
-    # sync pipe, exec fifo, close_range, signal dispositions, execve
-    "read", "close", "openat", "prctl", "close_range",
+    # sync pipe, exec fifo, signal dispositions, execve — nothing newer (openat2,
+    # close_range): profiles written for runc, like runtime-tools', do not list them
+    "read", "close", "openat", "prctl",
 ]
+# what a runc-era profile allows besides (runtime-tools' default), for the user switch
+USER_SWITCH_SYSCALLS = ["setgroups", "setresgid", "setresuid", "capset", "capget", "fchdir", "fchown",
+                        "chdir", "umask", "write"]
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_profile_without_newer_syscalls_still_runs(runtime, make_bundle, nnp):
+    """The runtime's own syscalls after the filter is loaded are ones a runc-era profile allows:
+    openat2 and close_range (both used by pyrunc) happen before it (runtime-tools' B1 finding)."""
+    prof = {"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ECHO_OK_SYSCALLS + USER_SWITCH_SYSCALLS, "action": "SCMP_ACT_ALLOW"}]}
+    b = with_seccomp(make_bundle, ["sh", "-c", "echo ok"], prof, noNewPrivileges=nnp)
+    p = run(runtime, b)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "ok\n"
 
 
 def test_default_errno_with_allow_list(runtime, make_bundle):

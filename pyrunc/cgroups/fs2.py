@@ -119,6 +119,21 @@ class Fs2Manager(Manager):
 
     # --- lifecycle ------------------------------------------------------------
 
+    def add(self, pid, sub=None):
+        """exec: move `pid` into the container's cgroup, or an existing sub-cgroup of it
+        (runc's --cgroup: on v2 a plain path, or "controller:path" where the path is used)."""
+        d = self.path
+        if sub:
+            _ctrl, colon, rel = sub.rpartition(":")
+            rel = rel if colon else sub
+            parts = [c for c in rel.split("/") if c not in ("", ".")]
+            if ".." in parts:
+                raise CgroupError(f"--cgroup {sub!r}: '..' is not allowed")
+            d = "/".join([self.path] + parts)
+        if not os.path.isdir(d):
+            raise CgroupError(f"cgroup {d} does not exist")
+        write_file(d + "/cgroup.procs", pid)
+
     def apply(self, pid, resources=None):
         """Create the cgroup (runc CreateCgroupPath) and move `pid` (-1: none) in."""
         for attempt in range(5):

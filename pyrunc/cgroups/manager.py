@@ -59,6 +59,8 @@ class Manager:
     """The container's cgroup(s). Subclasses implement every method."""
 
     driver = ""
+    # what runc would log at warning level (systemd driver); the caller prints them
+    warnings = ()
 
     def apply(self, pid, resources=None):
         """Create the cgroup(s) and move `pid` into them.
@@ -118,12 +120,17 @@ class Manager:
         raise NotImplementedError
 
 
-def new_manager(cgroups_path, cid, systemd=False):
-    """The driver for this host and flag, for the container `cid`."""
+def new_manager(cgroups_path, cid, systemd=False, annotations=None):
+    """The driver for this host and flag, for the container `cid`.
+
+    `annotations`: the systemd driver turns org.systemd.property.* ones into
+    unit properties, as runc does.
+    """
     from . import host_mode
     if systemd:
         from . import systemd as drv
-    elif host_mode() == "v2":
+        return drv.new(cgroups_path, cid, annotations)
+    if host_mode() == "v2":
         from . import fs2 as drv
     else:
         from . import fs1 as drv
