@@ -324,6 +324,9 @@ class Container:
         if self.st.get("intel_rdt"):
             from . import intelrdt
             intelrdt.remove(self.st["intel_rdt"])
+        if self.st.get("premounted") is not None:
+            from . import rootfs
+            rootfs.unmount_new(self.st["rootfs"], self.st["premounted"])
         self.dir.remove()
         self.close()
 

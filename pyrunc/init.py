@@ -224,7 +224,7 @@ def _stage2(cfg):
 
     _make_cwd(rootfd, proc.cwd)
     rootfs.restrict_paths(spec, rootfd, log)
-    rootfs.pivot(rootfd, cfg.no_pivot, log)
+    rootfs.pivot(rootfd, cfg.no_pivot, log, shared_mount_ns=not lx.has("mount"))
     if spec.hostname is not None and lx.has("uts"):
         linux.sethostname(spec.hostname)
     if spec.domainname is not None and lx.has("uts"):
@@ -239,7 +239,8 @@ def _stage2(cfg):
         # before the read-only remount: /dev/console may have to be created
         from . import console
         with log.step("console"):
-            console.setup(rootfd, cfg.console_fd, proc.console_size, dev_console=True)
+            # runc binds /dev/console only in a mount namespace of the container's own
+            console.setup(rootfd, cfg.console_fd, proc.console_size, dev_console=lx.has("mount"))
     rootfs.finalize(spec, rootfd, log)
 
     # seccomp (runc's order): without noNewPrivileges the filter is loaded just

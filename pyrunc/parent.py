@@ -17,7 +17,7 @@ wait for it in a foreground `run`, and hand it over to its own subreaper
 import os
 import time
 
-from . import OCI_VERSION, capabilities, linux, namespaces, procfs, signals, state, validate
+from . import OCI_VERSION, capabilities, linux, namespaces, procfs, rootfs, signals, state, validate
 from . import spec as specmod
 from .errors import ConfigError, ContainerError, PyruncError
 from .init import InitConfig, preload, stage1, stage1_direct
@@ -156,6 +156,10 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
             agent = seccomp.connect(filt.listener_path)
             rb.push("close seccomp agent socket", agent.close)
     preload(spec)
+    premounted = None
+    if not lx.has("mount"):
+        premounted = [mid for mid, _ in rootfs.mounts_under(spec.root.path)]
+        rb.push("unmount the container's mounts", rootfs.unmount_new, spec.root.path, premounted)
     from .cgroups.manager import new_manager
     with log.step("cgroup paths"):
         cgm = new_manager(lx.cgroups_path, opts.id, systemd=opts.systemd_cgroup,
@@ -245,6 +249,9 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
         "annotations": spec.annotations,
         "init_start_time": start_time,
         "intel_rdt": rdt_group,
+        # no mount namespace: the container's mounts are in ours until delete,
+        # which undoes every mount below the rootfs not listed here
+        "premounted": premounted,
         "cgroup": cgm.state(),
         "paused_probe": cgm.freezer_probe(),
         "config": spec.raw,

@@ -28,9 +28,16 @@ def _find_mountpoint(procfd, path):
 
 
 def prepare(spec, procfd, log):
-    """Everything before pivot_root. Returns an fd of the new root mount."""
+    """Everything before pivot_root. Returns an fd of the new root mount.
+
+    Without a mount namespace of its own the container shares the runtime's:
+    nothing about "/" may change there, so the root is just the rootfs
+    directory (entered with chroot, see pivot()).
+    """
     linux = spec.linux
     rootpath = spec.root.path
+    if not linux.has("mount"):
+        return paths.open_dir(rootpath)
     prop = PROPAGATION.get(linux.rootfs_propagation or "", L.MS_SLAVE | L.MS_REC)
     if prop & L.MS_UNBINDABLE:
         # an unbindable tree cannot be cloned into the new root: keep the host
@@ -54,12 +61,66 @@ def prepare(spec, procfd, log):
 
 
 def mount_all(spec, rootfd, procfd, bundle, log, prepared_fds=None):
+    """The config's mounts, in order. Returns the host paths of the mount points
+    when the container shares the runtime's mount namespace (undone at delete)."""
     prepared_fds = prepared_fds or {}
     for i, m in enumerate(spec.mounts):
         if m.type == "cgroup":
             mount_cgroupfs(rootfd, m, procfd, spec.linux.has("cgroup"), log)
         else:
             mounts.mount_entry(rootfd, m, bundle, log, prepared_fds.get(i), spec.linux.mount_label)
+
+
+# A container without a mount namespace of its own mounts into the runtime's:
+# those mounts outlive the init and are undone by the parent (rollback) and
+# by delete. Only mounts that were not there before create are touched.
+
+def mounts_under(rootpath):
+    """[(mount_id, mountpoint)] of this namespace's mounts strictly below rootpath, in mount order."""
+    with open("/proc/self/mountinfo", "rb") as f:
+        info = cgroups.parse_mountinfo(f.read())
+    prefix = os.path.realpath(rootpath).rstrip("/") + "/"
+    return [(e[0], e[3]) for e in info if e[3].startswith(prefix)]
+
+
+def unmount_new(rootpath, before_ids):
+    """Detach the mounts below rootpath not in before_ids, newest first.
+
+    Each is reached through the rootfs (RESOLVE_IN_ROOT) and unmounted through
+    its fd, so a symlink the container planted in the path cannot send the
+    unmount to a host mount.
+    """
+    before = set(before_ids)
+    try:
+        rootfd = paths.open_dir(rootpath)
+    except OSError:
+        return
+    try:
+        prefix = os.path.realpath(rootpath).rstrip("/")
+        for mid, mp in reversed(mounts_under(rootpath)):
+            if mid in before:
+                continue
+            try:
+                fd = paths.resolve(rootfd, mp[len(prefix):])
+            except OSError:
+                continue
+            try:
+                if _mount_id(fd) == mid:
+                    L.umount2(f"/proc/self/fd/{fd}", L.MNT_DETACH)
+            except OSError:
+                pass  # already detached with a parent
+            finally:
+                os.close(fd)
+    finally:
+        os.close(rootfd)
+
+
+def _mount_id(fd):
+    with open(f"/proc/self/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    return None
 
 
 def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):
@@ -171,8 +232,13 @@ def open_dev_null(rootfd):
     return fd
 
 
-def pivot(rootfd, no_pivot, log):
+def pivot(rootfd, no_pivot, log, shared_mount_ns=False):
     os.fchdir(rootfd)
+    if shared_mount_ns:
+        with log.step("chroot (no mount namespace)"):
+            os.chroot(".")
+            os.chdir("/")
+        return
     if no_pivot:
         with log.step("move rootfs to / (no pivot)"):
             L.mount(".", "/", None, L.MS_MOVE)

@@ -189,7 +189,13 @@ def _check_namespaces(spec):
     if (lx.masked_paths or lx.readonly_paths) and not lx.has("mount"):
         raise ConfigError("unable to restrict sys entries without a private MNT namespace")
     if not lx.has("mount"):
-        raise ConfigError("a mount namespace is required (add {\"type\": \"mount\"} to linux.namespaces)")
+        # config-linux.md: the container shares the runtime's mount namespace;
+        # mounts are made there (and undone at delete), the root is a chroot
+        if spec.root.readonly:
+            raise ConfigError("root.readonly needs a private mount namespace "
+                              "(it would remount the host's file system)")
+        if lx.rootfs_propagation:
+            raise ConfigError("rootfsPropagation needs a private mount namespace")
     if lx.net_devices and not _private(lx, "network"):
         raise ConfigError("netDevices require a private network namespace")
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import base_config
+from support import base_config
 
 pytestmark = [
     pytest.mark.systemd,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_config
+from support import base_config
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/sys/fs/cgroup/memory") or os.path.exists("/sys/fs/cgroup/cgroup.controllers"),

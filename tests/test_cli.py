@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 
 import pyrunc
-from conftest import base_config
+from support import base_config
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)"
 LOGRUS = re.compile(r'^time="(' + TS + r')" level=(\w+) msg=("(?:[^"\\]|\\.)*"|\S+)$')

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import base_config, mounts_under
+from support import base_config, mounts_under
 
 TIOCGPTN = 0x80045430
 PTS_MAJOR = 136

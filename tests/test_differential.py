@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import base_config
+from support import base_config
 
 pytestmark = pytest.mark.runc
 

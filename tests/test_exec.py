@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TMP, Bundle, base_config
+from support import TEST_TMP, Bundle, base_config
 
 MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import mounts_under
+from support import mounts_under
 
 HOST_PIDNS = os.readlink("/proc/self/ns/pid")
 _seq = itertools.count()

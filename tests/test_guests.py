@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, SHARED
+from support import REPO, SHARED
 
 V2VM = SHARED / "tools" / "v2vm"
 

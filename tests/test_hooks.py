@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TMP, mounts_under
+from support import TEST_TMP, mounts_under
 
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 

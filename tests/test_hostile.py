@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TEST_TMP, base_config
+from support import REPO, TEST_TMP, base_config
 
 import test_console as tc  # ConsoleSocket / Term: the console-socket client as conmon has it
 

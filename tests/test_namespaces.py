@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TMP, Bundle, assert_refused, base_config, mounts_under
+from support import TEST_TMP, Bundle, assert_refused, base_config, mounts_under
 
 # spec type -> /proc/<pid>/ns/<name>
 PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
@@ -470,3 +470,67 @@ def test_sysctl_applied_in_container_namespaces(runtime, make_bundle):
     assert p.stdout.split() == ["1", "123456789"]
     assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == host_fwd
     assert Path("/proc/sys/kernel/shmmax").read_text() == host_shm
+
+
+# --- no mount namespace (config-linux.md: the runtime's is shared) ------------------------
+
+
+def _no_mount_ns(cfg):
+    cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] != "mount"]
+    cfg["linux"].pop("maskedPaths", None)
+    cfg["linux"].pop("readonlyPaths", None)
+    cfg["root"]["readonly"] = False
+    return cfg
+
+
+def test_without_mount_namespace_the_runtimes_is_shared_and_mounts_are_undone(runtime, make_bundle):
+    """runc accepts it (runtime-tools linux_ns_itype): the container's mounts are made in the
+    runtime's mount namespace, its root is a chroot; pyrunc also unmounts them at delete."""
+    cfg = _no_mount_ns(base_config(["sh", "-c", "readlink /proc/self/ns/mnt; test -c /dev/null && echo devok"]))
+    b = make_bundle(config=cfg)
+    before = mounts_under(b.path)
+    runtime.create("nomnt", b)
+    pid = runtime.state("nomnt")["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.readlink(f"/proc/{pid}/root") == str(b.rootfs)
+    during = mounts_under(b.path)
+    assert str(b.rootfs / "proc") in during and str(b.rootfs / "dev") in during
+    runtime("start", "nomnt", check=True)
+    assert runtime.wait_status("nomnt", "stopped")
+    out = Path(runtime.workdir / "nomnt.out").read_text().split()
+    assert out == [os.readlink("/proc/self/ns/mnt"), "devok"]
+    runtime("delete", "nomnt", check=True)
+    assert mounts_under(b.path) == before
+
+
+@pytest.mark.parametrize("what", ["readonly", "propagation"])
+def test_without_mount_namespace_host_wide_changes_are_refused(runtime, make_bundle, what):
+    cfg = _no_mount_ns(base_config(["true"]))
+    if what == "readonly":
+        cfg["root"]["readonly"] = True
+    else:
+        cfg["linux"]["rootfsPropagation"] = "shared"
+    b = make_bundle(config=cfg)
+    assert_refused(runtime, b, "private mount namespace")
+
+
+def test_without_mount_namespace_a_failed_create_unmounts_what_it_mounted(runtime, make_bundle):
+    cfg = _no_mount_ns(base_config(["true"]))
+    # /proc and /dev are mounted first, then this one fails: its source does not exist
+    cfg["mounts"].append({"destination": "/mnt", "type": "bind", "source": "/nonexistent-pyrunc",
+                          "options": ["rbind"]})
+    b = make_bundle(config=cfg)
+    assert_refused(runtime, b, "nonexistent-pyrunc")
+
+
+def test_without_mount_namespace_delete_keeps_mounts_that_were_there_before(runtime, make_bundle):
+    """Only the container's own mounts are undone: one the caller made below the rootfs stays."""
+    b = make_bundle(config=_no_mount_ns(base_config(["true"])))
+    (b.rootfs / "mnt" / "pre").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "pre", str(b.rootfs / "mnt" / "pre")], check=True)
+    try:
+        runtime.create("keep", b)
+        runtime("delete", "--force", "keep", check=True)
+        assert mounts_under(b.path) == [str(b.rootfs / "mnt" / "pre")]
+    finally:
+        subprocess.run(["umount", "-l", str(b.rootfs / "mnt" / "pre")])

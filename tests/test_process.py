@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_refused, base_config, mounts_under
+from support import assert_refused, base_config, mounts_under
 
 
 def sh(script):
@@ -694,3 +694,38 @@ def test_intel_rdt_without_resctrl_refused(runtime, make_bundle):
     cfg = base_config(["true"])
     cfg["linux"]["intelRdt"] = {"closID": "pyrunc-test"}
     assert_refused(runtime, make_bundle(config=cfg), "intelRdt", "resctrl")
+
+
+# --- LSMs: this host has neither AppArmor nor SELinux; pyrunc behaves as runc ---------------
+
+
+def test_selinux_label_without_selinux_is_refused(runtime, make_bundle):
+    b = make_bundle(["true"])
+    b.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    b.write()
+    assert_refused(runtime, b, "selinux label is specified in config, but selinux is disabled")
+
+
+def test_apparmor_profile_without_apparmor_fails_like_runc(runtime, make_bundle):
+    b = make_bundle(["true"])
+    b.config["process"]["apparmorProfile"] = "docker-default"
+    b.write()
+    assert_refused(runtime, b, "apparmor failed to apply profile")
+
+
+def test_mount_label_without_selinux_is_ignored(runtime, make_bundle):
+    b = make_bundle(["true"])
+    b.config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0"
+    b.write()
+    p = runtime("run", "--bundle", b, "ml", global_args=("--debug",))
+    assert p.returncode == 0, p.stderr
+    assert "mountLabel ignored" in p.stderr
+
+
+def test_kernel_memory_limits_are_warned_about(runtime, make_bundle):
+    b = make_bundle(["true"])
+    b.config["linux"].setdefault("resources", {})["memory"] = {"kernel": 1 << 26, "kernelTCP": 1 << 24}
+    b.write()
+    p = runtime("run", "--bundle", b, "km")
+    assert p.returncode == 0, p.stderr
+    assert "Kernel memory settings are ignored and will be removed" in p.stderr

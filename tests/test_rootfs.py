@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_TMP, mounts_under
+from support import TEST_TMP, mounts_under
 
 # --- helpers -----------------------------------------------------------------
 
@@ -643,3 +643,21 @@ def test_no_pivot(runtime, make_bundle):
     (b.rootfs / "marker").write_text("no-pivot-root\n")
     p = run_ok(runtime, b, "--no-pivot")
     assert p.stdout == "no-pivot-root\nhas-bb\nno-host\n"
+
+
+@pytest.mark.parametrize("prop", ["unbindable", "private", "slave", "shared"])
+def test_rootfs_propagation_applies_to_the_new_root(runtime, make_bundle, prop):
+    """rootfsPropagation is the new root's, set after pivot_root (an unbindable host
+    tree could not be cloned into the container: runtime-tools linux_rootfs_propagation)."""
+    b = make_bundle(["awk", '$5 == "/"', "/proc/self/mountinfo"])
+    b.config["linux"]["rootfsPropagation"] = prop
+    b.write()
+    p = run_ok(runtime, b)
+    fields = p.stdout.split()
+    optional = fields[6:fields.index("-")]
+    if prop == "unbindable":
+        assert "unbindable" in optional, p.stdout
+    elif prop == "shared":
+        assert any(o.startswith("shared:") for o in optional), p.stdout
+    else:  # a copy that was never shared has no peer to be a slave of: private either way
+        assert not any(o.startswith("shared:") for o in optional), p.stdout

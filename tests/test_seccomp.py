@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TEST_TMP, Bundle, assert_refused, base_config
+from support import REPO, TEST_TMP, Bundle, assert_refused, base_config
 
 DATA = Path(__file__).resolve().parent / "data"
 AGENT = Path(__file__).resolve().parent / "seccomp_agent.py"

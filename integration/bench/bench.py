@@ -21,7 +21,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 MKROOTFS = os.path.normpath(os.path.join(HERE, "..", "..", "bundles", "mkrootfs.sh"))
 # Targets on the reference machine: max ratio of medians pyrunc/runc, and pyrunc's peak RSS.
-TARGETS = {"run": 1.0, "create+start+delete": 1.3, "state": 2.5, "list (1)": 2.5, "list (10)": 2.5}
+TARGETS = {"run": 1.0, "create+start+delete": 1.3, "state": 2.5, "list (1)": 2.5, "list (10)": 2.5,
+           "exec": 1.0}
 RSS_TARGET_MIB = 20.0
 DEVNULL = os.open(os.devnull, os.O_RDWR)
 _current = None  # the Popen being timed: killed by its PID if we are interrupted
@@ -164,6 +165,22 @@ def op_list(rt, tag):
     return ns, rss, {}
 
 
+def op_exec(rt, tag):
+    ns, rss = timed(rt, "exec", rt.new_id("busy"), "/bin/true")  # foreground, its exit status
+    return ns, rss, {}
+
+
+def op_podman(image):
+    """podman run --rm: the latency a podman user sees, conmon and all (RSS is podman's: not kept)."""
+    def op(rt, tag):
+        ns, _rss, rc = _runner(["podman", "--runtime", rt.path, "run", "--rm", "--network", "none",
+                                image, "true"])
+        if rc != 0:
+            raise BenchError(f"podman --runtime {rt.path} run --rm {image} true exited {rc}")
+        return ns, 0, {}
+    return op
+
+
 def measure(runtimes, op, pairs, warmup, rss_runs, spawner):
     global _runner
     res = {rt.name: {"ns": [], "rss": 0, "parts": {}} for rt in runtimes}
@@ -207,6 +224,13 @@ def make_bundles(runtimes, runc_path, bundle_dir):
                        check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(rt.bundle, "config.json"), "wb") as f:
             f.write(data)
+        # a long-running container for exec, on the same rootfs
+        busy = json.loads(data)
+        busy["process"]["args"] = ["/bin/sleep", "100000"]
+        busy["root"]["path"] = os.path.join(rt.bundle, config["root"]["path"])
+        os.makedirs(rt.bundle + "-busy")
+        with open(os.path.join(rt.bundle + "-busy", "config.json"), "w") as f:
+            json.dump(busy, f, indent=2)
     return config["ociVersion"]
 
 
@@ -282,6 +306,8 @@ def main():
     ap.add_argument("--pairs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--rss-runs", type=int, default=5, help="untimed runs per operation for peak RSS")
+    ap.add_argument("--podman", metavar="IMAGE", help="also time `podman --runtime X run --rm IMAGE true`"
+                    " (a local image, e.g. localhost/pyrunc-busybox from ../shared/tools/clients)")
     ap.add_argument("--json", metavar="FILE", help="write machine-readable results to FILE")
     ap.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     args = ap.parse_args()
@@ -321,6 +347,11 @@ def main():
             for k in range(1, 10):
                 timed(rt, "create", "--bundle", rt.bundle, rt.new_id(f"idle{k}"))
         raw["list (10)"] = measure(runtimes, op_list, *n)
+        for rt in runtimes:
+            timed(rt, "run", "--detach", "--bundle", rt.bundle + "-busy", rt.new_id("busy"))
+        raw["exec"] = measure(runtimes, op_exec, *n)
+        if args.podman:
+            raw["podman run --rm"] = measure(runtimes, op_podman(args.podman), *n[:2], 0, spawner)
     except KeyboardInterrupt:
         print("\ninterrupted: cleaning up", file=sys.stderr)
         rc = 130
