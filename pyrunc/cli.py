@@ -321,6 +321,7 @@ def _with_container(g, cid, fn, lock=True):
 
 
 def cmd_exec(g, v, args, log):
+    warm = _warm_up()  # the exec'd process joins the container's cgroups: see warm_up()
     import os
     from . import setns
     if not v["process"] and len(args) < 2:
@@ -335,7 +336,7 @@ def cmd_exec(g, v, args, log):
                              process_label=v["process-label"])
     if opts.console_socket:
         opts.console_socket = os.path.abspath(opts.console_socket)
-    return setns.exec_process(g["root"], args[0], opts, log)
+    return setns.exec_process(g["root"], args[0], opts, log, warm)
 
 
 def cmd_pause(g, v, args, log):

@@ -17,7 +17,7 @@ forwarding window size changes, as `runc run -t` does.
 import os
 
 from . import linux
-from .errors import ContainerError, PyruncError
+from .errors import ConfigError, ContainerError, PyruncError
 
 TIOCSCTTY = 0x540E
 TIOCGWINSZ = 0x5413
@@ -25,6 +25,14 @@ TIOCSWINSZ = 0x5414
 TIOCSPTLCK = 0x40045431
 TIOCGPTPEER = 0x5441
 
+
+
+def check_console(terminal, console_socket, detach):
+    """runc's rules for terminals and console sockets."""
+    if terminal and detach and not console_socket:
+        raise ConfigError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and not (terminal and detach):
+        raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
 
 def connect(path):
     """Parent side: a connected stream socket to the caller's console socket."""

@@ -55,8 +55,6 @@ def preload(spec):
     """
     import stat  # noqa: F401 - mounts, process
     from . import paths  # noqa: F401
-    if spec is None:  # exec: nothing beyond the process attributes
-        return
     lx = spec.linux
     if spec.hooks.create_container or spec.hooks.start_container:
         from . import hooks  # noqa: F401

@@ -17,7 +17,7 @@ wait for it in a foreground `run`, and hand it over to its own subreaper
 import os
 import time
 
-from . import OCI_VERSION, capabilities, linux, namespaces, procfs, rootfs, signals, state, validate
+from . import OCI_VERSION, capabilities, console, linux, namespaces, procfs, rootfs, signals, state, validate
 from . import spec as specmod
 from .errors import ConfigError, ContainerError, PyruncError
 from .init import InitConfig, preload, stage1, stage1_direct
@@ -73,16 +73,8 @@ def load_spec(opts, log):
         doc = validate.load_config(opts.bundle)
         spec = specmod.build(doc, opts.bundle)
         validate.check(spec, log)
-    check_console(spec.process.terminal, opts.console_socket, opts.detach)
+    console.check_console(spec.process.terminal, opts.console_socket, opts.detach)
     return spec
-
-
-def check_console(terminal, console_socket, detach):
-    """runc's rules for terminals and console sockets."""
-    if terminal and detach and not console_socket:
-        raise ConfigError("cannot allocate tty if runc will detach without setting console socket")
-    if console_socket and not (terminal and detach):
-        raise ConfigError("cannot use console socket if runc will not detach or allocate tty")
 
 
 def _raise_interrupted(signum, frame):
@@ -258,7 +250,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     }
     d.write(st)
     if opts.pid_file:
-        write_pid_file(opts.pid_file, pid)
+        state.write_pid_file(opts.pid_file, pid)
     parent_chan.send({"type": "commit"})
     rb.commit()
     parent_chan.close()
@@ -404,19 +396,3 @@ def _reap_children():
             return
         if not got:
             return
-
-
-def write_pid_file(path, pid):
-    """runc's createPidFile: bare decimal PID, no newline, renamed into place."""
-    path = os.path.abspath(path)
-    head, tail = os.path.split(path)
-    tmp = os.path.join(head, "." + tail)
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
-        try:
-            os.write(fd, str(pid).encode())
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-    except OSError as e:
-        raise PyruncError(f"write pid file {path}: {linux.go_strerror(e.errno)}") from None

@@ -107,7 +107,7 @@ def _own_ns(kind):
         return None
 
 
-def exec_process(root, cid, opts, log):
+def exec_process(root, cid, opts, log, cgroup_warmup=None):
     """Run the exec; returns the exit code (0 once started with --detach)."""
     from .container import Container, wait_exit
     c = Container.load(root, cid, lock=False)
@@ -120,14 +120,14 @@ def exec_process(root, cid, opts, log):
         config = c.st.get("config") or {}
         proc = specmod.build_process(process_dict(config, opts))
         _check(proc)
-        from .parent import check_console
+        from .console import check_console
         check_console(proc.terminal, opts.console_socket, opts.detach)
         lx = specmod.build_linux(config.get("linux") or {})
         pidfd = c._pidfd()
         if pidfd is None:
             raise StateError("cannot exec in a stopped container")
         try:
-            return _spawn(c, proc, lx, pidfd, opts, log, wait_exit)
+            return _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup)
         finally:
             os.close(pidfd)
     finally:
@@ -150,7 +150,7 @@ def _ns_flags(lx, init_pid):
     return flags
 
 
-def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
+def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
     capsets = capabilities.CapSets(proc.capabilities, log.warn, user_ns=lx.has("user"))
     flags = _ns_flags(lx, c.pid)
     cgm = c.cgroup_manager()
@@ -176,10 +176,12 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
     linux.set_child_subreaper()
     # the child is visible in the container until execve: never dumpable (CVE-2019-5736)
     linux.set_dumpable(False)
-    from .init import preload
-    preload(None)  # the child cannot import once it is in the container's mounts
+    import stat  # noqa: F401 - the child cannot import once it is in the container's mounts
+    from . import paths  # noqa: F401 - likewise (process.finish resolves the cwd with it)
     if proc.apparmor_profile or proc.selinux_label:
         from . import lsm  # noqa: F401
+    if cgroup_warmup is not None:
+        cgroup_warmup.wait()  # no thread may run across fork
     own = None
     if flags & linux.CLONE_NEWPID:
         own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
@@ -222,8 +224,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         if agent is not None:
             agent.close()
     if opts.pid_file:
-        from .parent import write_pid_file
-        write_pid_file(opts.pid_file, pid)
+        state.write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
     if receiver is not None:

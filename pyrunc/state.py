@@ -297,3 +297,25 @@ def _is_frozen(probe):
             return f.read().strip() in (b"FROZEN", b"FREEZING", b"1")
     except OSError:
         return False
+
+
+def write_pid_file(path, pid):
+    """runc's createPidFile: bare decimal PID, no newline, renamed into place."""
+    if not path.startswith("/"):
+        path = _join(posix.getcwd(), path)
+    head, _, tail = path.rpartition("/")
+    tmp = f"{head}/.{tail}"
+    try:
+        fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o666)
+        try:
+            posix.write(fd, str(pid).encode())
+        finally:
+            posix.close(fd)
+        posix.rename(tmp, path)
+    except OSError as e:
+        raise PyruncError(f"write pid file {path}: {_strerror(e.errno)}") from None
+
+
+def _strerror(err):
+    s = posix.strerror(err)
+    return s[:1].lower() + s[1:]

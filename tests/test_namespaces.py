@@ -534,3 +534,15 @@ def test_without_mount_namespace_delete_keeps_mounts_that_were_there_before(runt
         assert mounts_under(b.path) == [str(b.rootfs / "mnt" / "pre")]
     finally:
         subprocess.run(["umount", "-l", str(b.rootfs / "mnt" / "pre")])
+
+
+def test_failed_create_with_a_joined_namespace_closes_its_fd_once(runtime, make_bundle):
+    """runtime-tools finding B4: the joined-namespace fds were closed by the spawn and again by
+    the rollback (which could close an unrelated fd that had reused the number)."""
+    cfg = base_config(["/nonexistent"])
+    for ns in cfg["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = f"/proc/{os.getpid()}/ns/net"
+    b = make_bundle(config=cfg)
+    p = assert_refused(runtime, b, "/nonexistent")
+    assert "cleanup" not in p.stderr and "bad file descriptor" not in p.stderr.lower(), p.stderr

@@ -545,3 +545,15 @@ def test_nothing_seccomp_imported_without_linux_seccomp(runtime, make_bundle):
     assert _modules_after_run(str(b), runtime.root) == "[]"
     b = with_seccomp(make_bundle, ["true"], deny_mkdir())
     assert _modules_after_run(str(b), runtime.root) == "['pyrunc.libseccomp', 'pyrunc.seccomp']"
+
+
+def test_getcwd_blocked_by_the_profile_is_reported_as_such(runtime, make_bundle):
+    """runtime-tools finding B7: without noNewPrivileges the filter is loaded before the cwd
+    check (as runc does); a profile without getcwd fails with that errno, not 'outside the root'."""
+    names = [n for n in ECHO_OK_SYSCALLS + USER_SWITCH_SYSCALLS if n != "getcwd"]
+    prof = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
+    b = with_seccomp(make_bundle, ["sh", "-c", "echo ok"], prof, noNewPrivileges=False)
+    p = runtime.create("nocwd", b, check=False)
+    assert p.returncode != 0
+    assert "getcwd: operation not permitted" in p.stderr and "outside" not in p.stderr, p.stderr
+    assert runtime.ids() == []

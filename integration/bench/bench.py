@@ -266,6 +266,20 @@ def default_pyrunc():
     return path
 
 
+def interpreter_floor(path, runs=30):
+    """Median ms of the launcher's own interpreter doing nothing (`-I -S -c pass`): the part of every
+    pyrunc command that pyrunc's code cannot shorten. None if path is not a Python launcher."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline().decode(errors="replace")
+    except OSError:
+        return None
+    if not first.startswith("#!") or "python" not in first:
+        return None
+    interp = first[2:].split()[0]
+    return statistics.median(direct([interp, "-I", "-S", "-c", "pass"])[0] for _ in range(runs)) / 1e6
+
+
 def version(path):
     r = subprocess.run([path, "--version"], capture_output=True, text=True)
     return (r.stdout.splitlines() or ["?"])[0]
@@ -280,7 +294,11 @@ def report(runtimes, results, meta):
                                 f"ociVersion {meta['ociVersion']}", f"{meta['warmup']} warm-up"]),
              "# " + "  ".join(f"{n}={p}" for n, p in meta["paths"].items()),
              f"# wall ms over {meta['pairs']} pairs (median, p90); RSS = peak ru_maxrss in MiB over"
-             f" {meta['rss_runs']} extra runs (floor {meta['rss_floor_mib']:.1f} MiB: /bin/true)", head]
+             f" {meta['rss_runs']} extra runs (floor {meta['rss_floor_mib']:.1f} MiB: /bin/true)"]
+    if meta.get("python_floor_ms"):
+        lines.append(f"# pyrunc's interpreter alone (-I -S -c pass): {meta['python_floor_ms']:.2f} ms median,"
+                     " paid by every pyrunc command")
+    lines.append(head)
     for op, res in results.items():
         rows = [(op, {n: res[n] for n in names}, True)]
         for part in res["runc"].get("parts", {}):
@@ -335,7 +353,8 @@ def main():
         floor = max(spawner(["/bin/true"])[1] for _ in range(3))
         meta = {"versions": {n: version(p) for n, p in paths.items()}, "paths": paths,
                 "kernel": os.uname().release, "ociVersion": oci, "pairs": args.pairs,
-                "warmup": args.warmup, "rss_runs": args.rss_runs, "rss_floor_mib": round(floor / 1024, 2)}
+                "warmup": args.warmup, "rss_runs": args.rss_runs, "rss_floor_mib": round(floor / 1024, 2),
+                "python_floor_ms": interpreter_floor(paths["pyrunc"])}
         n = (args.pairs, args.warmup, args.rss_runs, spawner)
         raw = {"run": measure(runtimes, op_run, *n),
                "create+start+delete": measure(runtimes, op_create_start_delete, *n)}
