@@ -130,22 +130,23 @@ def parse_flags(flags, argv, reorder=True):
 # --- commands ---------------------------------------------------------------
 
 def _create_opts(g, v, cid):
-    import os
+    from . import hostpath
     from .parent import CreateOptions, abs_bundle
     if v["preserve-fds"] < 0:
         raise UsageError("--preserve-fds must not be negative")
     return CreateOptions(root=g["root"], id=cid, bundle=abs_bundle(v["bundle"]), pid_file=v["pid-file"],
-                         console_socket=v["console-socket"] and os.path.abspath(v["console-socket"]),
+                         console_socket=v["console-socket"] and hostpath.abspath(v["console-socket"]),
                          no_pivot=v["no-pivot"], no_new_keyring=v["no-new-keyring"],
-                         preserve_fds=v["preserve-fds"], listen_fds=_listen_fds(os.environ),
+                         preserve_fds=v["preserve-fds"], listen_fds=_listen_fds(posix.environ),
                          systemd_cgroup=g["systemd-cgroup"], detach=v.get("detach", True))
 
 
 def _listen_fds(env):
-    """Socket-activation fds handed to us (sd_listen_fds): passed on like runc does."""
+    """Socket-activation fds handed to us (sd_listen_fds): passed on like runc does.
+    `env` is posix.environ (bytes: os.environ would cost an `import os`)."""
     try:
-        n = int(env.get("LISTEN_FDS", "0"))
-        pid = int(env.get("LISTEN_PID", "0"))
+        n = int(env.get(b"LISTEN_FDS", b"0"))
+        pid = int(env.get(b"LISTEN_PID", b"0"))
     except ValueError:
         return 0
     return n if n > 0 and pid == posix.getpid() else 0
@@ -173,8 +174,7 @@ def _warm_up():
 
 
 def _preserved(v):
-    import os
-    return max(0, v["preserve-fds"]) + _listen_fds(os.environ)
+    return max(0, v["preserve-fds"]) + _listen_fds(posix.environ)
 
 
 def cmd_create(g, v, args, log):
@@ -322,8 +322,7 @@ def _with_container(g, cid, fn, lock=True):
 
 def cmd_exec(g, v, args, log):
     warm = _warm_up()  # the exec'd process joins the container's cgroups: see warm_up()
-    import os
-    from . import setns
+    from . import hostpath, setns
     if not v["process"] and len(args) < 2:
         raise PyruncError("process args cannot be empty")  # runc 1.1.5's words
     check_preserved_fds(max(0, v["preserve-fds"]), log)
@@ -335,7 +334,7 @@ def cmd_exec(g, v, args, log):
                              ignore_paused=v["ignore-paused"], apparmor=v["apparmor"],
                              process_label=v["process-label"])
     if opts.console_socket:
-        opts.console_socket = os.path.abspath(opts.console_socket)
+        opts.console_socket = hostpath.abspath(opts.console_socket)
     return setns.exec_process(g["root"], args[0], opts, log, warm)
 
 
@@ -492,6 +491,8 @@ def cmd_events(g, v, args, log):
             raise PyruncError("duration interval must be greater than 0")
         cgm = c._need_cgroup()
         ooms = cgm.oom_kills()
+        import gc
+        gc.enable()  # off for short commands (see the launcher); this stream lasts
         next_stats = time.monotonic()
         while c.status() != state.STOPPED:
             n = cgm.oom_kills()

@@ -14,7 +14,7 @@ socket pair, receives the master and proxies its stdio to it in raw mode,
 forwarding window size changes, as `runc run -t` does.
 """
 
-import os
+import posix
 
 from . import linux
 from .errors import ConfigError, ContainerError, PyruncError
@@ -50,14 +50,14 @@ def open_pty(rootfd):
     """(master, slave) of a new pty in the devpts instance behind the container's /dev/ptmx."""
     from . import paths
     try:
-        master = paths.resolve(rootfd, "/dev/ptmx", os.O_RDWR | os.O_NOCTTY)
+        master = paths.resolve(rootfd, "/dev/ptmx", posix.O_RDWR | posix.O_NOCTTY)
     except OSError as e:
         raise ContainerError(f"open /dev/ptmx in the container: {e}") from None
     try:
         linux.ioctl_ptr_int(master, TIOCSPTLCK, 0)
-        slave = linux.ioctl_int_arg(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        slave = linux.ioctl_int_arg(master, TIOCGPTPEER, posix.O_RDWR | posix.O_NOCTTY | posix.O_CLOEXEC)
     except OSError as e:
-        os.close(master)
+        posix.close(master)
         raise ContainerError(f"allocate a pty: {e}") from None
     return master, slave
 
@@ -70,7 +70,7 @@ def set_size(fd, size):
 def send_master(sockfd, master):
     import _socket
     from .sync import pack_fds
-    s = _socket.socket(fileno=os.dup(sockfd))
+    s = _socket.socket(fileno=posix.dup(sockfd))
     try:
         s.sendmsg([b"/dev/ptmx"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, pack_fds([master]))])
     except OSError as e:
@@ -86,14 +86,14 @@ def make_controlling(slave):
     except OSError as e:
         raise ContainerError(f"set the controlling terminal: {e}") from None
     for fd in (0, 1, 2):
-        os.dup2(slave, fd)
+        posix.dup2(slave, fd)
 
 
 def bind_dev_console(rootfd, slave):
     """Bind the pty slave onto /dev/console, never through a symlink."""
     from . import mounts, paths
     try:
-        fd = linux.openat2(rootfd, "dev/console", os.O_PATH, 0,
+        fd = linux.openat2(rootfd, "dev/console", posix.O_PATH, 0,
                            linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_SYMLINKS)
     except OSError as e:
         if e.errno == 40:
@@ -102,7 +102,7 @@ def bind_dev_console(rootfd, slave):
     try:
         mounts.bind_fd(slave, fd, "bind the console onto /dev/console")
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def setup(rootfd, sockfd, size, dev_console):
@@ -114,11 +114,11 @@ def setup(rootfd, sockfd, size, dev_console):
             bind_dev_console(rootfd, slave)
         send_master(sockfd, master)
     finally:
-        os.close(master)
-    os.close(sockfd)
+        posix.close(master)
+    posix.close(sockfd)
     make_controlling(slave)
     if slave > 2:
-        os.close(slave)
+        posix.close(slave)
 
 
 class Receiver:
@@ -144,11 +144,13 @@ class Receiver:
 
 def proxy(master, pid, wait_exit):
     """Foreground: our stdio <-> the pty master until the process exits; its exit code."""
+    import gc
+    gc.enable()  # off for short commands (see the launcher); this one lasts
     import select
     import termios
     import tty
     from . import signals
-    stdin_tty = os.isatty(0)
+    stdin_tty = posix.isatty(0)
     saved = None
     if stdin_tty:
         saved = termios.tcgetattr(0)
@@ -163,25 +165,25 @@ def proxy(master, pid, wait_exit):
             except InterruptedError:
                 continue
             if 0 in ready:
-                data = os.read(0, 65536)
+                data = posix.read(0, 65536)
                 if not data:
                     inputs.remove(0)
                 else:
-                    os.write(master, data)
+                    posix.write(master, data)
             if master in ready:
                 try:
-                    data = os.read(master, 65536)
+                    data = posix.read(master, 65536)
                 except OSError:  # EIO: every slave fd closed
                     data = b""
                 if not data:
                     inputs.remove(master)
                 else:
-                    os.write(1, data)
+                    posix.write(1, data)
         return wait_exit(pid)
     finally:
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
-        os.close(master)
+        posix.close(master)
 
 
 def _copy_winsize(src, dst):

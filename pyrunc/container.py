@@ -367,6 +367,8 @@ class Container:
 
 def wait_exit(pid, forward=True):
     """Foreground `run`: wait for our child `pid`, forwarding signals; exit code as runc."""
+    import gc
+    gc.enable()  # the launcher turned it off for short commands; this one may run for days
     handled = []
     if forward:
         def fwd(signum, frame):

@@ -6,13 +6,14 @@ is not allowed, so, as runc does, the host's node is bind-mounted over an
 empty file instead.
 """
 
-import os
+import posix
 import stat
 
 from . import mounts, paths
 from .errors import ContainerError
 from .linux import SyscallError
 from .spec import Device
+from . import hostpath
 
 DEFAULT_DEVICES = tuple(
     Device(path=p, type="c", major=ma, minor=mi, file_mode=0o666, uid=0, gid=0)
@@ -40,49 +41,49 @@ def create_device(rootfd, dev, bind, log):
             _bind_host_node(rootfd, dev, log)
             return
         kind = _TYPES[dev.type]
-        rdev = os.makedev(dev.major, dev.minor) if kind != stat.S_IFIFO else 0
+        rdev = posix.makedev(dev.major, dev.minor) if kind != stat.S_IFIFO else 0
         try:
-            os.mknod(name, mode | kind, rdev, dir_fd=parent)
+            posix.mknod(name, mode | kind, rdev, dir_fd=parent)
         except FileExistsError:
-            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            st = posix.stat(name, dir_fd=parent, follow_symlinks=False)
             if stat.S_IFMT(st.st_mode) == kind and st.st_rdev == rdev:
                 pass
             elif stat.S_ISDIR(st.st_mode):
                 raise ContainerError(f"cannot create device {dev.path}: a directory is in the way") from None
             else:
-                os.unlink(name, dir_fd=parent)
-                os.mknod(name, mode | kind, rdev, dir_fd=parent)
+                posix.unlink(name, dir_fd=parent)
+                posix.mknod(name, mode | kind, rdev, dir_fd=parent)
         # The mode is exact: setup_dev runs with umask 0. No chmod by name: it
         # follows symlinks, and a process sharing this rootfs can swap one in
         # (pointing at a host file, before pivot_root). chown never follows.
-        os.chown(name, dev.uid or 0, dev.gid or 0, dir_fd=parent, follow_symlinks=False)
+        posix.chown(name, dev.uid or 0, dev.gid or 0, dir_fd=parent, follow_symlinks=False)
     except OSError as e:
         raise ContainerError(f"create device {dev.path}: {SyscallError(e.errno, 'mknod').strerror}") from None
     finally:
-        os.close(parent)
+        posix.close(parent)
 
 
 def _bind_host_node(rootfd, dev, log):
     try:
-        hostfd = os.open(dev.path, os.O_PATH | os.O_CLOEXEC)
+        hostfd = posix.open(dev.path, posix.O_PATH | posix.O_CLOEXEC)
     except OSError as e:
         raise SyscallError(e.errno, f"open host device {dev.path}") from None
     try:
-        st = os.fstat(hostfd)
+        st = posix.fstat(hostfd)
         if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
             raise ContainerError(f"host {dev.path} is not a device node")
         destfd = paths.mkfile(rootfd, dev.path, 0o000)
         try:
             mounts.bind_fd(hostfd, destfd, f"bind {dev.path}")
         finally:
-            os.close(destfd)
+            posix.close(destfd)
     finally:
-        os.close(hostfd)
+        posix.close(hostfd)
 
 
 def setup_dev(rootfd, devices, bind, log):
     """Default nodes, the config's devices, the /dev symlinks and /dev/ptmx."""
-    old = os.umask(0)
+    old = posix.umask(0)
     try:
         seen = set()
         for dev in tuple(devices) + DEFAULT_DEVICES:
@@ -92,29 +93,29 @@ def setup_dev(rootfd, devices, bind, log):
             with log.step(f"create device {dev.path}"):
                 create_device(rootfd, dev, bind, log)
     finally:
-        os.umask(old)
+        posix.umask(old)
     devfd = paths.mkdir_all(rootfd, "/dev")
     try:
         links = DEFAULT_SYMLINKS
-        if os.path.exists("/proc/kcore"):
+        if hostpath.exists("/proc/kcore"):
             links = links + (("/proc/kcore", "/dev/core"),)
         for target, link in links:
             try:
-                os.symlink(target, link[5:], dir_fd=devfd)
+                posix.symlink(target, link[5:], dir_fd=devfd)
             except FileExistsError:
                 pass
         # /dev/ptmx must be the container's own devpts instance
         try:
-            os.unlink("ptmx", dir_fd=devfd)
+            posix.unlink("ptmx", dir_fd=devfd)
         except FileNotFoundError:
             pass
         except IsADirectoryError:
             raise ContainerError("/dev/ptmx is a directory") from None
-        os.symlink("pts/ptmx", "ptmx", dir_fd=devfd)
+        posix.symlink("pts/ptmx", "ptmx", dir_fd=devfd)
         for d in ("pts", "shm"):
             try:
-                os.mkdir(d, 0o755, dir_fd=devfd)
+                posix.mkdir(d, 0o755, dir_fd=devfd)
             except FileExistsError:
                 pass
     finally:
-        os.close(devfd)
+        posix.close(devfd)

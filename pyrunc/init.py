@@ -16,11 +16,11 @@ fifo until `start`; startContainer hooks; execve.
 
 Both stages talk to the parent only over the sync channel. EOF on it
 means the parent died: the child exits, so a killed `create` leaves no
-process behind. Children always leave through os._exit, never by
+process behind. Children always leave through posix._exit, never by
 returning into the parent's code.
 """
 
-import os
+import posix
 import sys
 
 from . import devices, linux, namespaces, procfs, process, rootfs, signals
@@ -99,9 +99,9 @@ def _close_inherited(cfg):
     first = 3 + (cfg.preserve_fds or 0)
     keep = sorted(fd for fd in cfg.keep_fds if fd >= first)
     for fd in keep:
-        os.closerange(first, fd)
+        posix.closerange(first, fd)
         first = fd + 1
-    os.closerange(first, 1 << 20)
+    posix.closerange(first, 1 << 20)
 
 
 def stage1(cfg):
@@ -125,8 +125,8 @@ def stage1(cfg):
                 chan.expect("idmap-done")
         if cfg.new_user or joined_user:
             # become root of the user namespace (runc's nsexec does the same)
-            os.setresgid(0, 0, 0)
-            os.setresuid(0, 0, 0)
+            posix.setresgid(0, 0, 0)
+            posix.setresuid(0, 0, 0)
         flags = namespaces.new_flags(lx, exclude=linux.CLONE_NEWUSER | linux.CLONE_NEWCGROUP)
         if flags:
             with log.step(f"unshare {flags:#x}"):
@@ -136,8 +136,8 @@ def stage1(cfg):
             try:
                 namespaces.set_time_offsets(pfd, lx.time_offsets)
             finally:
-                os.close(pfd)
-        pid = os.fork()
+                posix.close(pfd)
+        pid = posix.fork()
         if pid == 0:
             stage2(cfg)  # never returns
         log.debug(f"forked init {pid}")
@@ -146,7 +146,7 @@ def stage1(cfg):
     except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
         _fail(chan, e)
     finally:
-        os._exit(code)
+        posix._exit(code)
 
 
 def stage1_direct(cfg):
@@ -167,7 +167,7 @@ def stage1_direct(cfg):
                 linux.unshare(flags)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
-        os._exit(1)
+        posix._exit(1)
     stage2(cfg)
 
 
@@ -178,7 +178,7 @@ def stage2(cfg):
         _stage2(cfg)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
-    os._exit(1)
+    posix._exit(1)
 
 
 def _stage2(cfg):
@@ -188,7 +188,7 @@ def _stage2(cfg):
     log = cfg.log
     proc = spec.process
     msg = chan.expect("go")
-    os.setsid()
+    posix.setsid()
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")
     if lx.has("cgroup") and not lx.ns("cgroup").path:
@@ -217,7 +217,7 @@ def _stage2(cfg):
         chan.expect("hooks-done")
     if spec.hooks.create_container:
         from . import hooks
-        hooks.run_all(spec.hooks.create_container, cfg.state_for_hooks(os.getpid(), "created"),
+        hooks.run_all(spec.hooks.create_container, cfg.state_for_hooks(posix.getpid(), "created"),
                       "createContainer", log)
 
     _make_cwd(rootfd, proc.cwd)
@@ -258,7 +258,7 @@ def _stage2(cfg):
                                close_fds_from=3 + (cfg.preserve_fds or 0), extra_env=cfg.extra_env,
                                personality=lx.personality, memory_policy=lx.memory_policy,
                                before_user_switch=early)
-    os.close(rootfd)
+    posix.close(rootfd)
     if late is not None:
         seccomp.load(late, chan, log)
 
@@ -283,7 +283,7 @@ def _make_cwd(rootfd, cwd):
     """Create a missing cwd, as runc does, while the rootfs is still writable."""
     from . import paths
     try:
-        os.close(paths.mkdir_all(rootfd, cwd))
+        posix.close(paths.mkdir_all(rootfd, cwd))
     except OSError as e:
         raise ContainerError(f"mkdir cwd ({cwd!r}) set in config.json failed: {linux.go_strerror(e.errno)}") from None
 
@@ -293,33 +293,33 @@ def _wait_and_exec(cfg, procfd, path, env):
     proc = spec.process
     linux.set_dumpable(False)
     # blocks until `start` opens the read side
-    fifo = procfs.reopen_fd(procfd, cfg.fifo_fd, os.O_WRONLY)
-    os.close(cfg.fifo_fd)
+    fifo = procfs.reopen_fd(procfd, cfg.fifo_fd, posix.O_WRONLY)
+    posix.close(cfg.fifo_fd)
     try:
         if spec.hooks.start_container:
             from . import hooks
-            hooks.run_all(spec.hooks.start_container, cfg.state_for_hooks(os.getpid(), "created"),
+            hooks.run_all(spec.hooks.start_container, cfg.state_for_hooks(posix.getpid(), "created"),
                           "startContainer", cfg.log)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
-        os.close(procfd)
+        posix.close(procfd)
     except BaseException as e:  # noqa: BLE001
         _fifo_error(fifo, e)
-        os._exit(1)
+        posix._exit(1)
     cfg.log.debug(f"exec {path}")
-    os.write(fifo, b"0")
+    posix.write(fifo, b"0")
     try:
         process.execve(path, proc.args, env)
     except OSError as e:
         # fifo is close-on-exec: `start` already saw "0"; all we can do is say why
         sys.stderr.write(f"pyrunc: exec {path}: {linux.go_strerror(e.errno)}\n")
         sys.stderr.flush()
-        os._exit(127 if e.errno == 2 else 126)
+        posix._exit(127 if e.errno == 2 else 126)
 
 
 def _fifo_error(fifo, exc):
     msg = str(exc) if isinstance(exc, PyruncError) else f"error during container init: {exc}"
     try:
-        os.write(fifo, b"E" + msg.encode(errors="replace"))
+        posix.write(fifo, b"E" + msg.encode(errors="replace"))
     except OSError:
         pass

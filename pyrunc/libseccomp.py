@@ -8,7 +8,7 @@ Functions return what the C library returns: libseccomp reports errors as
 negative errno values, which `check` turns into OSError.
 """
 
-import os
+import posix
 
 import _ctypes
 
@@ -121,7 +121,7 @@ def lib():
 def check(rc, what):
     """A libseccomp return value: negative errno → OSError."""
     if rc < 0:
-        raise OSError(-rc, f"{what}: {os.strerror(-rc)}")
+        raise OSError(-rc, f"{what}: {posix.strerror(-rc)}")
     return rc
 
 

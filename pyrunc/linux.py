@@ -10,7 +10,7 @@ not in glibc 2.36; every syscall added after 5.1 has one number on every
 architecture.
 """
 
-import os
+import posix
 
 import _prctl
 
@@ -25,7 +25,7 @@ _NR_ARCH = {
                "set_mempolicy": 238, "kcmp": 312},
     "aarch64": {"pivot_root": 41, "keyctl": 219, "sched_setattr": 274, "ioprio_set": 30,
                 "set_mempolicy": 237, "kcmp": 272},
-}.get(os.uname().machine, {})
+}.get(posix.uname().machine, {})
 NR_pidfd_send_signal = 424
 NR_open_tree = 428
 NR_move_mount = 429
@@ -37,7 +37,7 @@ NR_pidfd_getfd = 438
 NR_close_range = 436
 NR_openat2 = 437
 NR_mount_setattr = 442
-_NR_BPF = {"x86_64": 321, "aarch64": 280}.get(os.uname().machine)
+_NR_BPF = {"x86_64": 321, "aarch64": 280}.get(posix.uname().machine)
 
 # Namespaces (include/uapi/linux/sched.h)
 CLONE_NEWTIME = 0x00000080
@@ -76,7 +76,7 @@ MNT_DETACH = 2
 
 # new mount API (include/uapi/linux/mount.h)
 OPEN_TREE_CLONE = 1
-OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+OPEN_TREE_CLOEXEC = posix.O_CLOEXEC
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_EMPTY_PATH = 0x40
 FSOPEN_CLOEXEC = 1
@@ -130,7 +130,7 @@ class SyscallError(OSError):
 
 def go_strerror(err):
     """strerror as Go prints it ("no such file or directory")."""
-    s = os.strerror(err)
+    s = posix.strerror(err)
     return s[:1].lower() + s[1:]
 
 
@@ -143,7 +143,7 @@ def _check(ret, what):
 def _b(s):
     if s is None:
         return None
-    return s if isinstance(s, bytes) else os.fsencode(s)
+    return s if isinstance(s, bytes) else s.encode("utf-8", "surrogateescape")
 
 
 # --- namespaces -------------------------------------------------------------
@@ -221,7 +221,7 @@ class _OpenHow(ctypes.Structure):
 
 def openat2(dirfd, path, flags, mode, resolve):
     """openat2(2); returns the fd. Raises SyscallError (ENOSYS on old kernels)."""
-    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    how = _OpenHow(flags | posix.O_CLOEXEC, mode, resolve)
     while True:
         ret = _syscall(ctypes.c_long(NR_openat2), ctypes.c_int(dirfd), _b(path),
                        ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
@@ -481,7 +481,7 @@ IFF_UP = 0x1
 
 def link_up(name):
     """Set IFF_UP on an interface of our network namespace (ioctl on a datagram socket)."""
-    fd = _check(_libc.socket(ctypes.c_int(2), ctypes.c_int(2 | os.O_CLOEXEC), ctypes.c_int(0)),
+    fd = _check(_libc.socket(ctypes.c_int(2), ctypes.c_int(2 | posix.O_CLOEXEC), ctypes.c_int(0)),
                 "socket")  # AF_INET, SOCK_DGRAM | SOCK_CLOEXEC
     try:
         req = _IfReqFlags()
@@ -493,7 +493,7 @@ def link_up(name):
             _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(SIOCSIFFLAGS), ctypes.byref(req)),
                    f"bring {name} up")
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 IOPRIO_WHO_PROCESS = 1

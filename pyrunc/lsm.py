@@ -14,10 +14,11 @@ Every write goes through the runtime's private procfs handle, never a
 path inside the container's /proc (CVE-2025-52881).
 """
 
-import os
+import posix
 
 from . import procfs
 from .errors import ConfigError, ContainerError
+from . import hostpath
 
 
 def enabled(name):
@@ -28,9 +29,9 @@ def enabled(name):
     except OSError:
         active = []
     if name == "apparmor":
-        return "apparmor" in active and os.path.isdir("/sys/kernel/security/apparmor")
+        return "apparmor" in active and hostpath.isdir("/sys/kernel/security/apparmor")
     if name == "selinux":
-        return "selinux" in active and os.path.isdir("/sys/fs/selinux")
+        return "selinux" in active and hostpath.isdir("/sys/fs/selinux")
     return name in active
 
 
@@ -56,7 +57,7 @@ def mount_data(data, label, fstype, is_bind):
 
 def apply_on_exec(procfd, apparmor_profile, selinux_label):
     """Called just before execve, as root or as the user (the files are our own)."""
-    pid = os.getpid()
+    pid = posix.getpid()
     if apparmor_profile:
         err = None
         for rel in (f"{pid}/attr/apparmor/exec", f"{pid}/attr/exec"):

@@ -8,7 +8,7 @@ ever a string, so a symlink swapped into the image between resolution and
 mount cannot redirect it (CVE-2021-30465 class).
 """
 
-import os
+import posix
 
 from . import linux as L
 from . import paths
@@ -54,8 +54,8 @@ def mount_attrs(flags):
 def _fs_error(fsfd, err):
     # the fs context keeps the kernel's own explanation ("e tmpfs: Bad value for 'mode'")
     try:
-        os.set_blocking(fsfd, False)
-        msg = os.read(fsfd, 1024).decode(errors="replace").strip()
+        posix.set_blocking(fsfd, False)
+        msg = posix.read(fsfd, 1024).decode(errors="replace").strip()
     except OSError:
         msg = ""
     return msg[2:] if msg[1:2] == " " else msg
@@ -84,7 +84,7 @@ def new_fs(fstype, source, flags, data, what):
         attr, _ = mount_attrs(flags)
         return L.fsmount(fsfd, attr, what)
     finally:
-        os.close(fsfd)
+        posix.close(fsfd)
 
 
 def clone_tree(srcfd, recursive, what):
@@ -100,7 +100,7 @@ def attach_new(mfd, destfd, what):
     try:
         attach(mfd, destfd, what)
     finally:
-        os.close(mfd)
+        posix.close(mfd)
 
 
 def bind_fd(srcfd, destfd, what, recursive=False, readonly=False):
@@ -110,7 +110,7 @@ def bind_fd(srcfd, destfd, what, recursive=False, readonly=False):
         try:
             L.mount_setattr(mfd, False, L.MOUNT_ATTR_RDONLY, what=what)
         except OSError:
-            os.close(mfd)
+            posix.close(mfd)
             raise
     attach_new(mfd, destfd, what)
 
@@ -179,7 +179,7 @@ def _new(rootfd, m, what, mount_label=None):
     if m.type in ("proc", "sysfs"):
         # CVE-2019-16884 / CVE-2023-27561: never follow a symlink for these
         try:
-            destfd = L.openat2(rootfd, m.destination.lstrip("/") or ".", os.O_PATH, 0,
+            destfd = L.openat2(rootfd, m.destination.lstrip("/") or ".", posix.O_PATH, 0,
                                L.RESOLVE_IN_ROOT | L.RESOLVE_NO_SYMLINKS)
         except SyscallError as e:
             if e.errno == 40:  # ELOOP
@@ -188,7 +188,7 @@ def _new(rootfd, m, what, mount_label=None):
                 raise
             destfd = paths.mkdir_all(rootfd, m.destination)
         if not _is_dir(destfd):
-            os.close(destfd)
+            posix.close(destfd)
             raise ContainerError(f'filesystem "{m.type}" must be mounted on ordinary directory')
     else:
         destfd = paths.mkdir_all(rootfd, m.destination)
@@ -207,14 +207,14 @@ def _new(rootfd, m, what, mount_label=None):
             attach(mfd, destfd, what)
             set_propagation(mfd, m.propagation, what)
         finally:
-            os.close(mfd)
+            posix.close(mfd)
     finally:
-        os.close(destfd)
+        posix.close(destfd)
 
 
 def _is_dir(fd):
     import stat
-    return stat.S_ISDIR(os.fstat(fd).st_mode)
+    return stat.S_ISDIR(posix.fstat(fd).st_mode)
 
 
 def bind_source(m, bundle):
@@ -229,14 +229,14 @@ def _bind(rootfd, m, bundle, what, srcfd):
     if own:
         src = bind_source(m, bundle)
         try:
-            hostfd = os.open(src, os.O_PATH | os.O_CLOEXEC)
+            hostfd = posix.open(src, posix.O_PATH | posix.O_CLOEXEC)
         except OSError as e:
             raise SyscallError(e.errno, f"stat {src}") from None
         try:
             is_dir = _is_dir(hostfd)
             srcfd = clone_tree(hostfd, m.recursive, what)
         finally:
-            os.close(hostfd)
+            posix.close(hostfd)
     else:
         is_dir = _is_dir(srcfd)
     try:
@@ -249,52 +249,52 @@ def _bind(rootfd, m, bundle, what, srcfd):
             attach(srcfd, destfd, what)
             set_propagation(srcfd, m.propagation, what)
         finally:
-            os.close(destfd)
+            posix.close(destfd)
     finally:
-        os.close(srcfd)
+        posix.close(srcfd)
 
 
 def _copy_up(srcdir_fd, mfd):
     """tmpcopyup: copy what the image has at the destination into the new tmpfs."""
-    src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=srcdir_fd)
-    dst = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=mfd)
+    src = posix.open(".", posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC, dir_fd=srcdir_fd)
+    dst = posix.open(".", posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC, dir_fd=mfd)
     try:
         _copy_dir(src, dst)
     finally:
-        os.close(src)
-        os.close(dst)
+        posix.close(src)
+        posix.close(dst)
 
 
 def _copy_dir(src, dst):
     import stat
-    for name in os.listdir(src):
-        st = os.stat(name, dir_fd=src, follow_symlinks=False)
+    for name in posix.listdir(src):
+        st = posix.stat(name, dir_fd=src, follow_symlinks=False)
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
-            os.mkdir(name, mode, dir_fd=dst)
-            s2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
-            d2 = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst)
+            posix.mkdir(name, mode, dir_fd=dst)
+            s2 = posix.open(name, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=src)
+            d2 = posix.open(name, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=dst)
             try:
                 _copy_dir(s2, d2)
             finally:
-                os.close(s2)
-                os.close(d2)
+                posix.close(s2)
+                posix.close(d2)
         elif stat.S_ISLNK(st.st_mode):
-            os.symlink(os.readlink(name, dir_fd=src), name, dir_fd=dst)
+            posix.symlink(posix.readlink(name, dir_fd=src), name, dir_fd=dst)
         elif stat.S_ISREG(st.st_mode):
-            fi = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src)
-            fo = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode, dir_fd=dst)
+            fi = posix.open(name, posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=src)
+            fo = posix.open(name, posix.O_WRONLY | posix.O_CREAT | posix.O_EXCL | posix.O_CLOEXEC, mode, dir_fd=dst)
             try:
                 while True:
-                    buf = os.read(fi, 1 << 16)
+                    buf = posix.read(fi, 1 << 16)
                     if not buf:
                         break
-                    os.write(fo, buf)
+                    posix.write(fo, buf)
             finally:
-                os.close(fi)
-                os.close(fo)
+                posix.close(fi)
+                posix.close(fo)
         elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) or stat.S_ISFIFO(st.st_mode):
-            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
+            posix.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst)
         else:
             continue
-        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)
+        posix.chown(name, st.st_uid, st.st_gid, dir_fd=dst, follow_symlinks=False)

@@ -6,7 +6,7 @@ other new namespaces are owned by it). New PID and time namespaces only
 apply to children, which is why the init is forked after `unshare`.
 """
 
-import os
+import posix
 
 from . import linux, procfs
 from .errors import ConfigError, ContainerError
@@ -30,7 +30,7 @@ def open_paths(linux_spec):
             if not ns.path:
                 continue
             try:
-                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = posix.open(ns.path, posix.O_RDONLY | posix.O_CLOEXEC)
             except OSError as e:
                 raise ConfigError(f"{ns.type} namespace path {ns.path}: {linux.go_strerror(e.errno)}") from None
             out.append((ns.type, fd))
@@ -45,7 +45,7 @@ def open_paths(linux_spec):
                 raise ConfigError(f"namespace path {ns.path} is not a {ns.type} namespace")
     except BaseException:
         for _, fd in out:
-            os.close(fd)
+            posix.close(fd)
         raise
     out.sort(key=lambda t: _JOIN_ORDER.index(t[0]))
     return out
@@ -58,7 +58,7 @@ def join(ns_fds, close=True):
         except OSError as e:
             raise ContainerError(f"failed to join {nstype} namespace: {e}") from None
         if close:
-            os.close(fd)
+            posix.close(fd)
 
 
 def new_flags(linux_spec, exclude=0):
@@ -93,7 +93,7 @@ def set_time_offsets(procfd, offsets):
     if not lines:
         return
     try:
-        procfs.write(procfd, f"{os.getpid()}/timens_offsets", "".join(lines))
+        procfs.write(procfd, f"{posix.getpid()}/timens_offsets", "".join(lines))
     except OSError as e:
         raise ContainerError(f"failed to set time namespace offsets: {e}") from None
 

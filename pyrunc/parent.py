@@ -14,7 +14,7 @@ wait for it in a foreground `run`, and hand it over to its own subreaper
 (conmon, containerd-shim) when it exits.
 """
 
-import os
+import posix
 import time
 
 from . import OCI_VERSION, capabilities, console, linux, namespaces, procfs, rootfs, signals, state, validate
@@ -23,6 +23,7 @@ from .errors import ConfigError, ContainerError, PyruncError
 from .init import InitConfig, preload, stage1, stage1_direct
 from .rollback import Rollback
 from .sync import Channel
+from . import hostpath
 
 
 class Interrupted(PyruncError):
@@ -53,8 +54,8 @@ class Created:
 
 
 def abs_bundle(bundle):
-    bundle = bundle or os.getcwd()
-    return os.path.normpath(bundle if bundle.startswith("/") else os.path.join(os.getcwd(), bundle))
+    bundle = bundle or posix.getcwd()
+    return hostpath.normpath(bundle if bundle.startswith("/") else hostpath.join(posix.getcwd(), bundle))
 
 
 def hook_state(cid, bundle, annotations, pid, status):
@@ -106,12 +107,12 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     d = state.create_dir(opts.root, opts.id)
     rb.push("remove state directory", _remove_dir, d)
     rb.push("reap children", _reap_children)
-    os.mkfifo(state.FIFO, 0o622, dir_fd=d.fd)
+    posix.mkfifo(state.FIFO, 0o622, dir_fd=d.fd)
     # runc makes the fifo world-writable for non-root container users; the
     # umask must not take that away
-    os.chmod(state.FIFO, 0o622, dir_fd=d.fd)
-    fifo_fd = os.open(state.FIFO, os.O_PATH | os.O_CLOEXEC, dir_fd=d.fd)
-    rb.push("close fifo", os.close, fifo_fd)
+    posix.chmod(state.FIFO, 0o622, dir_fd=d.fd)
+    fifo_fd = posix.open(state.FIFO, posix.O_PATH | posix.O_CLOEXEC, dir_fd=d.fd)
+    rb.push("close fifo", posix.close, fifo_fd)
 
     new_user = lx.has("user") and not lx.ns("user").path
     needs_fds = any(m.uid_mappings or "idmap" in m.extensions or "ridmap" in m.extensions
@@ -213,7 +214,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
             parent_chan.send({"type": "mountfds"}, fds=prepared_fds)
         finally:
             for fd in prepared_fds:
-                os.close(fd)
+                posix.close(fd)
     if spec.hooks.prestart or spec.hooks.create_runtime:
         from . import hooks
         parent_chan.expect("hooks")
@@ -279,7 +280,7 @@ def _spawn_two_stage(cfg, parent_chan, child_chan, rb, log):
     namespace's offsets must be set before its first member is forked.
     """
     lx = cfg.spec.linux
-    c1 = os.fork()
+    c1 = posix.fork()
     if c1 == 0:
         parent_chan.close()
         stage1(cfg)  # never returns
@@ -294,13 +295,13 @@ def _spawn_two_stage(cfg, parent_chan, child_chan, rb, log):
             try:
                 namespaces.write_id_maps(pfd, c1, lx.uid_mappings, lx.gid_mappings)
             finally:
-                os.close(pfd)
+                posix.close(pfd)
         parent_chan.send({"type": "idmap-done"})
     pid = parent_chan.expect("pid")["pid"]
     # stage 1 exits once the init is forked; we are a subreaper, so the init
     # is now our child
     rb.push("kill container init", _kill_reap, pid)
-    _, status = os.waitpid(c1, 0)
+    _, status = posix.waitpid(c1, 0)
     if status != 0:
         raise ContainerError("container init stage 1 failed")
     return pid
@@ -318,7 +319,7 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
     pidns = lx.ns("pid")
     own = None
     if pidns is not None:
-        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         if pidns is not None:
             joined = [fd for t, fd in cfg.ns_fds if t == "pid"]
@@ -326,7 +327,7 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
                 namespaces.join([("pid", joined[0])], close=False)
             else:
                 linux.unshare(linux.CLONE_NEWPID)
-        pid = os.fork()
+        pid = posix.fork()
         if pid == 0:
             parent_chan.close()
             stage1_direct(cfg)  # never returns
@@ -334,7 +335,7 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
         if own is not None:
             # the runtime's later children (hooks) stay in the runtime's namespace
             linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
-            os.close(own)
+            posix.close(own)
     log.debug(f"forked init {pid}")
     child_chan.close()
     _close_ns_fds(cfg)
@@ -348,12 +349,12 @@ def _close_ns_fds(cfg):
 def _close_fd_list(ns_fds):
     while ns_fds:
         _, fd = ns_fds.pop()
-        os.close(fd)
+        posix.close(fd)
 
 
 def _close_quietly(fd):
     try:
-        os.close(fd)
+        posix.close(fd)
     except OSError:
         pass
 
@@ -371,13 +372,13 @@ def _remove_dir(d):
 def _kill_reap(pid):
     """SIGKILL and reap a child of ours; quiet if it is already gone."""
     try:
-        os.kill(pid, signals.SIGKILL)
+        posix.kill(pid, signals.SIGKILL)
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + 5
     while True:
         try:
-            got, _ = os.waitpid(pid, os.WNOHANG)
+            got, _ = posix.waitpid(pid, posix.WNOHANG)
         except ChildProcessError:
             return
         if got:
@@ -391,7 +392,7 @@ def _reap_children():
     """Reap what was re-parented to us (a killed init whose stage 1 exited)."""
     while True:
         try:
-            got, _ = os.waitpid(-1, os.WNOHANG)
+            got, _ = posix.waitpid(-1, posix.WNOHANG)
         except ChildProcessError:
             return
         if not got:

@@ -9,13 +9,13 @@ with O_NOFOLLOW gives the same guarantee (it is slower and racier only in
 the sense that it may fail, never in escaping).
 """
 
-import os
+import posix
 import stat as _stat
 
 from . import linux
 from .linux import SyscallError
 
-O_PATH = os.O_PATH
+O_PATH = posix.O_PATH
 _IN_ROOT = linux.RESOLVE_IN_ROOT | linux.RESOLVE_NO_MAGICLINKS
 _MAX_SYMLINKS = 40
 _have_openat2 = True
@@ -24,7 +24,7 @@ _have_openat2 = True
 def open_dir(path):
     """O_PATH fd of a host directory (bundle, rootfs), following symlinks."""
     try:
-        return os.open(path, O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return posix.open(path, O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
     except OSError as e:
         raise SyscallError(e.errno, f"open {path}") from None
 
@@ -47,44 +47,44 @@ def _walk(rootfd, rel, flags, mode):
     """openat2(RESOLVE_IN_ROOT) by hand: '..' and absolute links stop at the root."""
     todo = [c for c in rel.split("/") if c not in ("", ".")]
     todo.reverse()
-    stack = [os.dup(rootfd)]
+    stack = [posix.dup(rootfd)]
     links = 0
     try:
         while todo:
             comp = todo.pop()
             if comp == "..":
                 if len(stack) > 1:
-                    os.close(stack.pop())
+                    posix.close(stack.pop())
                 continue
             last = not todo
             try:
-                fd = os.open(comp, O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=stack[-1])
+                fd = posix.open(comp, O_PATH | posix.O_NOFOLLOW | posix.O_CLOEXEC, dir_fd=stack[-1])
             except OSError as e:
-                if last and (flags & os.O_CREAT) and e.errno == 2:
-                    return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=stack[-1])
+                if last and (flags & posix.O_CREAT) and e.errno == 2:
+                    return posix.open(comp, flags | posix.O_NOFOLLOW | posix.O_CLOEXEC, mode, dir_fd=stack[-1])
                 raise SyscallError(e.errno, f"open /{rel} in rootfs") from None
-            st = os.fstat(fd)
+            st = posix.fstat(fd)
             if _stat.S_ISLNK(st.st_mode):
-                os.close(fd)
+                posix.close(fd)
                 links += 1
                 if links > _MAX_SYMLINKS:
                     raise SyscallError(40, f"open /{rel} in rootfs")
-                target = os.readlink(comp, dir_fd=stack[-1])
+                target = posix.readlink(comp, dir_fd=stack[-1])
                 if target.startswith("/"):
                     while len(stack) > 1:
-                        os.close(stack.pop())
+                        posix.close(stack.pop())
                 todo.extend(reversed([c for c in target.split("/") if c not in ("", ".")]))
                 continue
             if last and flags != O_PATH:
-                os.close(fd)
-                return os.open(comp, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=stack[-1])
+                posix.close(fd)
+                return posix.open(comp, flags | posix.O_NOFOLLOW | posix.O_CLOEXEC, mode, dir_fd=stack[-1])
             stack.append(fd)
         if flags == O_PATH:
             return stack.pop()
-        return os.open(".", flags | os.O_CLOEXEC, dir_fd=stack[-1])
+        return posix.open(".", flags | posix.O_CLOEXEC, dir_fd=stack[-1])
     finally:
         for fd in stack:
-            os.close(fd)
+            posix.close(fd)
 
 
 def _split(path):
@@ -102,7 +102,7 @@ def mkdir_all(rootfd, path, mode=0o755):
     runc's securejoin.MkdirAll does).
     """
     try:
-        return resolve(rootfd, path, O_PATH | os.O_DIRECTORY)
+        return resolve(rootfd, path, O_PATH | posix.O_DIRECTORY)
     except SyscallError as e:
         if e.errno != 2:
             raise
@@ -117,20 +117,20 @@ def mkdir_all(rootfd, path, mode=0o755):
             continue
         nxt = cur.rstrip("/") + "/" + comp
         try:
-            os.close(resolve(rootfd, nxt, O_PATH | os.O_DIRECTORY))
+            posix.close(resolve(rootfd, nxt, O_PATH | posix.O_DIRECTORY))
             cur = nxt
             continue
         except SyscallError as e:
             if e.errno != 2:
                 raise
-        parent = resolve(rootfd, cur, O_PATH | os.O_DIRECTORY)
+        parent = resolve(rootfd, cur, O_PATH | posix.O_DIRECTORY)
         try:
             try:
-                os.mkdir(comp, mode, dir_fd=parent)
+                posix.mkdir(comp, mode, dir_fd=parent)
             except FileExistsError:
                 # exists but does not resolve to a directory: a dangling symlink
                 try:
-                    target = os.readlink(comp, dir_fd=parent)
+                    target = posix.readlink(comp, dir_fd=parent)
                 except OSError:
                     raise SyscallError(20, f"mkdir {nxt} in rootfs") from None
                 links += 1
@@ -143,9 +143,9 @@ def mkdir_all(rootfd, path, mode=0o755):
             except OSError as e2:
                 raise SyscallError(e2.errno, f"mkdir {nxt} in rootfs") from None
         finally:
-            os.close(parent)
+            posix.close(parent)
         cur = nxt
-    return resolve(rootfd, path, O_PATH | os.O_DIRECTORY)
+    return resolve(rootfd, path, O_PATH | posix.O_DIRECTORY)
 
 
 def mkfile(rootfd, path, mode=0o755):
@@ -161,14 +161,14 @@ def mkfile(rootfd, path, mode=0o755):
     head, _, name = path.rstrip("/").rpartition("/")
     parent = mkdir_all(rootfd, head or "/")
     try:
-        fd = os.open(name, os.O_CREAT | os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent)
-        os.close(fd)
+        fd = posix.open(name, posix.O_CREAT | posix.O_RDONLY | posix.O_NOFOLLOW | posix.O_CLOEXEC, mode, dir_fd=parent)
+        posix.close(fd)
     except FileExistsError:
         pass
     except OSError as e:
         raise SyscallError(e.errno, f"create {path} in rootfs") from None
     finally:
-        os.close(parent)
+        posix.close(parent)
     return resolve(rootfd, path)
 
 
@@ -183,6 +183,6 @@ def parent_and_name(rootfd, path):
 def fd_path(fd):
     """Where an fd points, for messages and the debug log only."""
     try:
-        return os.readlink(f"/proc/self/fd/{fd}")
+        return posix.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         return f"fd {fd}"

@@ -6,7 +6,7 @@ then the user switch with capabilities kept across it; then the final
 capability sets and no_new_privs. Errors name the field.
 """
 
-import os
+import posix
 
 from . import capabilities, linux, procfs, signals
 from .errors import ContainerError
@@ -62,7 +62,7 @@ def set_rlimits(rlimits):
 
 def set_oom_score_adj(procfd, value):
     try:
-        procfs.write(procfd, f"{os.getpid()}/oom_score_adj", str(value))
+        procfs.write(procfd, f"{posix.getpid()}/oom_score_adj", str(value))
     except OSError as e:
         raise ContainerError(f"set oom_score_adj to {value}: {linux.go_strerror(e.errno)}") from None
 
@@ -119,7 +119,7 @@ def set_cpu_affinity(cpus, which):
     if not cpus:
         return
     try:
-        os.sched_setaffinity(0, parse_cpus(cpus))
+        posix.sched_setaffinity(0, parse_cpus(cpus))
     except OSError as e:
         raise ContainerError(f"set {which} CPU affinity {cpus!r}: {linux.go_strerror(e.errno)}") from None
 
@@ -143,16 +143,16 @@ def fix_stdio_permissions(uid, gid):
     /proc/self/fd/1 (`echo > /dev/stdout`) or its pty. /dev/null is shared
     and left alone.
     """
-    null = os.makedev(1, 3)
+    null = posix.makedev(1, 3)
     for fd in (0, 1, 2):
         try:
-            st = os.fstat(fd)
+            st = posix.fstat(fd)
         except OSError:
             continue
         if st.st_rdev == null or (st.st_uid == uid and st.st_gid == gid):
             continue
         try:
-            os.fchown(fd, uid, gid)
+            posix.fchown(fd, uid, gid)
         except OSError as e:
             # a read-only file system or a file we may not own: as runc, not fatal
             if e.errno not in (1, 22, 30):
@@ -171,17 +171,17 @@ def switch_user(user, capsets, cwd_fd, bounding):
     try:
         groups = list(user.additional_gids)
         try:
-            os.setgroups(groups)
+            posix.setgroups(groups)
         except PermissionError:
             # setgroups is denied in a user namespace with setgroups=deny
             if groups:
                 raise ContainerError("cannot set additional groups: setgroups is denied") from None
-        os.setresgid(user.gid, user.gid, user.gid)
-        os.setresuid(user.uid, user.uid, user.uid)
+        posix.setresgid(user.gid, user.gid, user.gid)
+        posix.setresuid(user.uid, user.uid, user.uid)
     except OSError as e:
         raise ContainerError(f"cannot set uid/gid to {user.uid}/{user.gid}: {linux.go_strerror(e.errno)}") from None
     if cwd_fd is not None:
-        os.fchdir(cwd_fd)
+        posix.fchdir(cwd_fd)
     linux.set_keepcaps(False)
     try:
         capabilities.apply(capsets)
@@ -193,13 +193,13 @@ def home_of(uid, rootfd):
     """HOME for a uid from the container's /etc/passwd, "/" if it has none."""
     from . import paths
     try:
-        fd = paths.resolve(rootfd, "/etc/passwd", os.O_RDONLY)
+        fd = paths.resolve(rootfd, "/etc/passwd", posix.O_RDONLY)
     except OSError:
         return "/"
     try:
-        data = os.read(fd, 1 << 20).decode(errors="replace")
+        data = posix.read(fd, 1 << 20).decode(errors="replace")
     finally:
-        os.close(fd)
+        posix.close(fd)
     for line in data.splitlines():
         f = line.split(":")
         if len(f) >= 6 and f[2] == str(uid):
@@ -237,7 +237,7 @@ def lookpath(name, env):
 def _check_exec(path, name):
     import stat
     try:
-        st = os.stat(path)
+        st = posix.stat(path)
     except OSError as e:
         raise ContainerError(f'exec: "{name}": stat {path}: {linux.go_strerror(e.errno)}') from None
     if stat.S_ISDIR(st.st_mode) or not st.st_mode & 0o111:
@@ -248,14 +248,14 @@ def open_cwd(rootfd, cwd):
     """cwd resolved inside the root, magic links refused (CVE-2024-21626)."""
     from . import paths
     try:
-        return paths.resolve(rootfd, cwd, os.O_PATH | os.O_DIRECTORY)
+        return paths.resolve(rootfd, cwd, posix.O_PATH | posix.O_DIRECTORY)
     except OSError as e:
         raise ContainerError(f'chdir to cwd ("{cwd}") set in config.json failed: {linux.go_strerror(e.errno)}') from None
 
 
 def check_cwd(cwd):
     try:
-        here = os.getcwd()
+        here = posix.getcwd()
     except FileNotFoundError:
         here = None  # glibc: the cwd is unreachable from our root
     except OSError as e:
@@ -272,16 +272,16 @@ def close_from(procfd, first):
     except OSError as e:
         if e.errno not in (38, 22):  # ENOSYS before Linux 5.11, EINVAL before CLOEXEC support
             raise
-    dirfd = procfs.open_file(procfd, f"{os.getpid()}/fd", os.O_RDONLY | os.O_DIRECTORY)
+    dirfd = procfs.open_file(procfd, f"{posix.getpid()}/fd", posix.O_RDONLY | posix.O_DIRECTORY)
     try:
-        names = os.listdir(dirfd)
+        names = posix.listdir(dirfd)
     finally:
-        os.close(dirfd)
+        posix.close(dirfd)
     for name in names:
         fd = int(name)
         if fd >= first:
             try:
-                os.set_inheritable(fd, False)
+                posix.set_inheritable(fd, False)
             except OSError:
                 pass
 
@@ -313,7 +313,7 @@ def finish(proc, capsets, rootfd, procfd, cid, new_keyring, close_fds_from, extr
     try:
         # Everything that needs a syscall a seccomp profile may forbid (openat2,
         # close_range) happens before `before_user_switch` may load one.
-        bounding = capabilities.bounding_from_status(procfs.read(procfd, f"{os.getpid()}/status"))
+        bounding = capabilities.bounding_from_status(procfs.read(procfd, f"{posix.getpid()}/status"))
         close_from(procfd, close_fds_from)
         if proc.apparmor_profile or proc.selinux_label:
             from . import lsm
@@ -322,12 +322,12 @@ def finish(proc, capsets, rootfd, procfd, cid, new_keyring, close_fds_from, extr
             before_user_switch()
         switch_user(proc.user, capsets, cwd_fd, bounding)
     finally:
-        os.close(cwd_fd)
+        posix.close(cwd_fd)
     check_cwd(proc.cwd)
     if proc.no_new_privileges:
         linux.set_no_new_privs()
     if proc.user.umask is not None:
-        os.umask(proc.user.umask)
+        posix.umask(proc.user.umask)
     return lookpath(proc.args[0], env), env
 
 
@@ -335,4 +335,4 @@ def execve(path, args, env):
     """Undo Python's ignored signals, exec. (finish() made every stray fd close-on-exec.)"""
     for name in ("PIPE", "XFSZ"):
         signals.default(signals.NAMES[name])
-    os.execve(path, list(args), env)
+    posix.execve(path, list(args), env)

@@ -12,7 +12,7 @@ A procfs instance shows the PID namespace of the process that mounted it:
 the container init makes its own handle once it is PID 1 of its namespace.
 """
 
-import os
+import posix
 
 from . import linux, state
 from .linux import SyscallError
@@ -29,14 +29,14 @@ def open_private():
             return linux.fsmount(fsfd, linux.MOUNT_ATTR_NOSUID | linux.MOUNT_ATTR_NODEV |
                                  linux.MOUNT_ATTR_NOEXEC, what="fsmount procfs")
         finally:
-            os.close(fsfd)
+            posix.close(fsfd)
     except SyscallError as e:
         if e.errno not in (38, 1):  # ENOSYS, EPERM
             raise
-    fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = posix.open("/proc", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
     ftype, _ = linux.fstatfs(fd)
-    if ftype != linux.PROC_SUPER_MAGIC or os.fstat(fd).st_ino != 1:
-        os.close(fd)
+    if ftype != linux.PROC_SUPER_MAGIC or posix.fstat(fd).st_ino != 1:
+        posix.close(fd)
         raise SyscallError(22, "/proc is not the root of a procfs mount")
     return fd
 
@@ -47,26 +47,26 @@ def open_file(procfd, rel, flags, mode=0):
 
 
 def write(procfd, rel, data):
-    fd = open_file(procfd, rel, os.O_WRONLY)
+    fd = open_file(procfd, rel, posix.O_WRONLY)
     try:
-        os.write(fd, data.encode() if isinstance(data, str) else data)
+        posix.write(fd, data.encode() if isinstance(data, str) else data)
     except OSError as e:
         raise SyscallError(e.errno, f"write /proc/{rel}") from None
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def read(procfd, rel):
-    fd = open_file(procfd, rel, os.O_RDONLY)
+    fd = open_file(procfd, rel, posix.O_RDONLY)
     try:
         return state.read_all(fd)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def open_ns(procfd, pid, name):
     """/proc/<pid>/ns/<name> of our private procfs (a magic link, followed on purpose)."""
-    return os.open(f"{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC, dir_fd=procfd)
+    return posix.open(f"{pid}/ns/{name}", posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=procfd)
 
 
 def reopen_fd(procfd, fd, flags):
@@ -75,4 +75,4 @@ def reopen_fd(procfd, fd, flags):
     Goes through the /proc/<pid>/fd magic link of a procfs the runtime
     mounted itself, so the link cannot be redirected.
     """
-    return os.open(f"{os.getpid()}/fd/{fd}", flags | os.O_CLOEXEC, dir_fd=procfd)
+    return posix.open(f"{posix.getpid()}/fd/{fd}", flags | posix.O_CLOEXEC, dir_fd=procfd)

@@ -6,7 +6,7 @@ propagation of "/", the rootfs bound onto itself, config mounts in order,
 maskedPaths, pivot_root, then a read-only root.
 """
 
-import os
+import posix
 import stat
 
 from . import cgroups, mounts, paths, procfs
@@ -14,11 +14,12 @@ from . import linux as L
 from .errors import ContainerError
 from .linux import SyscallError
 from .spec import PROPAGATION
+from . import hostpath
 
 
 def _find_mountpoint(procfd, path):
     """The mount point (in this namespace) holding `path`, from mountinfo."""
-    info = cgroups.parse_mountinfo(procfs.read(procfd, f"{os.getpid()}/mountinfo"))
+    info = cgroups.parse_mountinfo(procfs.read(procfd, f"{posix.getpid()}/mountinfo"))
     best = "/"
     for entry in info:
         mnt = entry[3]
@@ -56,7 +57,7 @@ def prepare(spec, procfd, log):
             rootfd = mounts.clone_tree(hostfd, True, "bind rootfs")
             mounts.attach(rootfd, hostfd, "bind rootfs")
         finally:
-            os.close(hostfd)
+            posix.close(hostfd)
     return rootfd
 
 
@@ -79,7 +80,7 @@ def mounts_under(rootpath):
     """[(mount_id, mountpoint)] of this namespace's mounts strictly below rootpath, in mount order."""
     with open("/proc/self/mountinfo", "rb") as f:
         info = cgroups.parse_mountinfo(f.read())
-    prefix = os.path.realpath(rootpath).rstrip("/") + "/"
+    prefix = hostpath.realpath(rootpath).rstrip("/") + "/"
     return [(e[0], e[3]) for e in info if e[3].startswith(prefix)]
 
 
@@ -96,7 +97,7 @@ def unmount_new(rootpath, before_ids):
     except OSError:
         return
     try:
-        prefix = os.path.realpath(rootpath).rstrip("/")
+        prefix = hostpath.realpath(rootpath).rstrip("/")
         for mid, mp in reversed(mounts_under(rootpath)):
             if mid in before:
                 continue
@@ -110,9 +111,9 @@ def unmount_new(rootpath, before_ids):
             except OSError:
                 pass  # already detached with a parent
             finally:
-                os.close(fd)
+                posix.close(fd)
     finally:
-        os.close(rootfd)
+        posix.close(rootfd)
 
 
 def _mount_id(fd):
@@ -131,7 +132,7 @@ def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):
     v2: one cgroup2 mount (fresh with a cgroup namespace, else a bind).
     """
     what = f'mount cgroup to rootfs at "{m.destination}"'
-    pid = os.getpid()
+    pid = posix.getpid()
     hs = cgroups.hierarchies(procfs.read(procfd, f"{pid}/mountinfo"))
     mine = cgroups.parse_proc_cgroup(procfs.read(procfd, f"{pid}/cgroup"))
     v1 = [h for h in hs if h.fstype == "cgroup"]
@@ -148,9 +149,9 @@ def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):
                 mounts.attach_new(mounts.new_fs("tmpfs", "tmpfs", L.MS_NOSUID | L.MS_NODEV | L.MS_NOEXEC,
                                                 "mode=755", what), destfd, what)
             finally:
-                os.close(destfd)
+                posix.close(destfd)
             for h in v1:
-                name = os.path.basename(h.mountpoint)
+                name = hostpath.basename(h.mountpoint)
                 path = mine.get(h.key)
                 if path is None:
                     continue
@@ -161,17 +162,17 @@ def mount_cgroupfs(rootfd, m, procfd, cgroupns, log):
                     try:
                         for c in name.split(","):
                             try:
-                                os.symlink(name, c, dir_fd=parent)
+                                posix.symlink(name, c, dir_fd=parent)
                             except FileExistsError:
                                 pass
                     finally:
-                        os.close(parent)
+                        posix.close(parent)
             if m.flags & L.MS_RDONLY:
                 fd = paths.resolve(rootfd, m.destination)
                 try:
                     L.mount_setattr(fd, False, L.MOUNT_ATTR_RDONLY, what=what)
                 finally:
-                    os.close(fd)
+                    posix.close(fd)
     except SyscallError as e:
         raise ContainerError(f'error mounting "cgroup" to rootfs at "{m.destination}": {e}') from None
 
@@ -192,20 +193,20 @@ def _mount_hierarchy(rootfd, dest, h, cgpath, m, cgroupns, what):
             try:
                 mfd = mounts.clone_tree(hostfd, False, what)
             finally:
-                os.close(hostfd)
+                posix.close(hostfd)
             try:
                 mounts.set_bind_flags(mfd, m.flags | L.MS_BIND, m.clear_flags, what)
             except OSError:
-                os.close(mfd)
+                posix.close(mfd)
                 raise
         mounts.attach_new(mfd, destfd, what)
     finally:
-        os.close(destfd)
+        posix.close(destfd)
 
 
 def _is_null(fd):
-    st = os.fstat(fd)
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+    st = posix.fstat(fd)
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == posix.makedev(1, 3)
 
 
 def open_dev_null(rootfd):
@@ -218,45 +219,45 @@ def open_dev_null(rootfd):
     or another node must never be what a mask exposes).
     """
     try:
-        fd = L.openat2(rootfd, "dev/null", os.O_PATH | os.O_NOFOLLOW, 0,
+        fd = L.openat2(rootfd, "dev/null", posix.O_PATH | posix.O_NOFOLLOW, 0,
                        L.RESOLVE_IN_ROOT | L.RESOLVE_NO_SYMLINKS)
         if _is_null(fd):
             return fd
-        os.close(fd)
+        posix.close(fd)
     except SyscallError:
         pass
-    fd = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC)
+    fd = posix.open("/dev/null", posix.O_PATH | posix.O_CLOEXEC)
     if not _is_null(fd):
-        os.close(fd)
+        posix.close(fd)
         raise ContainerError("/dev/null is not the null device")
     return fd
 
 
 def pivot(rootfd, no_pivot, log, shared_mount_ns=False):
-    os.fchdir(rootfd)
+    posix.fchdir(rootfd)
     if shared_mount_ns:
         with log.step("chroot (no mount namespace)"):
-            os.chroot(".")
-            os.chdir("/")
+            posix.chroot(".")
+            posix.chdir("/")
         return
     if no_pivot:
         with log.step("move rootfs to / (no pivot)"):
             L.mount(".", "/", None, L.MS_MOVE)
-            os.chroot(".")
-            os.chdir("/")
+            posix.chroot(".")
+            posix.chdir("/")
         return
     with log.step("pivot_root"):
-        oldroot = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        oldroot = posix.open("/", posix.O_DIRECTORY | posix.O_RDONLY | posix.O_CLOEXEC)
         try:
             L.pivot_root(".", ".")
             # the old root is stacked under the new one; detach it without
             # letting the unmount propagate to the host
-            os.fchdir(oldroot)
+            posix.fchdir(oldroot)
             L.mount(None, ".", None, L.MS_SLAVE | L.MS_REC)
             L.umount2(".", L.MNT_DETACH)
         finally:
-            os.close(oldroot)
-        os.chdir("/")
+            posix.close(oldroot)
+        posix.chdir("/")
 
 
 def restrict_paths(spec, rootfd, log):
@@ -277,7 +278,7 @@ def restrict_paths(spec, rootfd, log):
             with log.step(f"masked path {p}"):
                 _mask_path(rootfd, p, nullfd)
     finally:
-        os.close(nullfd)
+        posix.close(nullfd)
 
 
 def finalize(spec, rootfd, log):
@@ -308,7 +309,7 @@ def _readonly_path(rootfd, p):
     try:
         mounts.bind_fd(fd, fd, f"make {p} read-only", recursive=True, readonly=True)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _mask_path(rootfd, p, nullfd):
@@ -316,9 +317,9 @@ def _mask_path(rootfd, p, nullfd):
     if fd is None:
         return
     try:
-        if stat.S_ISDIR(os.fstat(fd).st_mode):
+        if stat.S_ISDIR(posix.fstat(fd).st_mode):
             mounts.attach_new(mounts.new_fs("tmpfs", "tmpfs", L.MS_RDONLY, "", f"mask {p}"), fd, f"mask {p}")
         else:
             mounts.bind_fd(nullfd, fd, f"mask {p}")
     finally:
-        os.close(fd)
+        posix.close(fd)

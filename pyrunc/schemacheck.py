@@ -6,7 +6,7 @@ this module is on the hot path: `import jsonschema` alone costs ~80 ms and
 `import re` ~4 ms, while the whole command has a budget of a few ms.
 
 How it stays fast:
-  * Module level imports only os and pyrunc's own modules that import
+  * Module level imports only pyrunc's own modules that import
     nothing expensive (fastjson uses the C `_json` scanner; errors is plain).
   * Each schema is read once per process and compiled into a tree of closures
     (`$ref`s resolved, each referenced definition compiled once); a closure
@@ -25,9 +25,8 @@ makes sibling keywords ignored; `pattern` is a search, not an anchored match.
 (SemVer 2.0.0, config.md's rule for ociVersion), which other validators ignore.
 """
 
-import os
-
 from pyrunc import fastjson
+from pyrunc import hostpath
 from pyrunc.errors import ConfigError
 
 # name -> (file, JSON pointer inside it)
@@ -50,11 +49,11 @@ _ANNOTATIONS = frozenset(
 
 def schema_dir():
     """Directory holding the schema files: <pkg>/schema when installed, else <checkout>/schema."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    installed = os.path.join(here, "schema")
-    if os.path.isfile(os.path.join(installed, "config-schema.json")):
+    here = hostpath.dirname(hostpath.abspath(__file__))
+    installed = hostpath.join(here, "schema")
+    if hostpath.isfile(hostpath.join(installed, "config-schema.json")):
         return installed
-    return os.path.join(os.path.dirname(here), "schema")
+    return hostpath.join(hostpath.dirname(here), "schema")
 
 
 def validate(instance, schema="config", where="config.json"):
@@ -109,7 +108,7 @@ def _doc(fname):
     if doc is None:
         if "/" in fname or fname.startswith("."):
             raise ValueError(f"schema reference outside the schema directory: {fname!r}")
-        doc = fastjson.load_file(os.path.join(schema_dir(), fname))
+        doc = fastjson.load_file(hostpath.join(schema_dir(), fname))
         _docs[fname] = doc
     return doc
 

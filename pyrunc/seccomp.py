@@ -38,7 +38,7 @@ forking. Right after the load the process writes and reads its sync pipe,
 so `write` cannot be NOTIFY (runc's rule too).
 """
 
-import os
+import posix
 
 from . import OCI_VERSION
 from .errors import ConfigError, ContainerError, PyruncError
@@ -294,7 +294,7 @@ def load(filt, chan, log=None):
         return
     chan.send({"type": "seccomp", "fd": fd})
     chan.expect("seccomp-done")
-    os.close(fd)
+    posix.close(fd)
 
 
 # --- the runtime: notify ------------------------------------------------------
@@ -337,7 +337,7 @@ def _pidfd_getfd(pid, fd):
     except OSError as e:
         raise ContainerError(f"get seccomp fd {fd} from process {pid}: pidfd_getfd: {_strerror(e.errno)}") from None
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def process_state(pid, state):
@@ -369,7 +369,7 @@ def forward_listener(chan, msg, pid, agent, filt, state):
         finally:
             agent.close()  # one message per connection, then closed (runtime-spec)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 # --- features -----------------------------------------------------------------

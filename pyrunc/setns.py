@@ -13,7 +13,7 @@ or have its /proc/<pid>/exe opened by the container (CVE-2019-5736);
 execve makes the user's program dumpable again.
 """
 
-import os
+import posix
 
 from . import capabilities, linux, procfs, process, signals, state
 from . import spec as specmod
@@ -102,7 +102,7 @@ def _check(proc):
 
 def _own_ns(kind):
     try:
-        return os.stat(f"/proc/self/ns/{kind}").st_ino
+        return posix.stat(f"/proc/self/ns/{kind}").st_ino
     except OSError:
         return None
 
@@ -129,7 +129,7 @@ def exec_process(root, cid, opts, log, cgroup_warmup=None):
         try:
             return _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup)
         finally:
-            os.close(pidfd)
+            posix.close(pidfd)
     finally:
         c.close()
 
@@ -140,7 +140,7 @@ def _ns_flags(lx, init_pid):
     for ns in lx.namespaces:
         kind = specmod.NAMESPACE_PROC[ns.type]
         try:
-            theirs = os.stat(f"/proc/{init_pid}/ns/{kind}").st_ino
+            theirs = posix.stat(f"/proc/{init_pid}/ns/{kind}").st_ino
         except FileNotFoundError:
             raise StateError("cannot exec in a stopped container") from None  # it is exiting
         except OSError as e:
@@ -184,11 +184,11 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
         cgroup_warmup.wait()  # no thread may run across fork
     own = None
     if flags & linux.CLONE_NEWPID:
-        own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         if own is not None:
             linux.setns(pidfd, linux.CLONE_NEWPID, "setns pid")
-        pid = os.fork()
+        pid = posix.fork()
         if pid == 0:
             parent_chan.close()
             _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
@@ -196,10 +196,10 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
     finally:
         if own is not None:
             linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
-            os.close(own)
+            posix.close(own)
     child_chan.close()
     if console_fd is not None:
-        os.close(console_fd)
+        posix.close(console_fd)
     try:
         if cgm is not None:
             with log.step("join the container's cgroups"):
@@ -235,8 +235,8 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
 
 def _kill(pid):
     try:
-        os.kill(pid, signals.SIGKILL)
-        os.waitpid(pid, 0)
+        posix.kill(pid, signals.SIGKILL)
+        posix.waitpid(pid, 0)
     except OSError:
         pass
 
@@ -249,16 +249,16 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
         first = 3 + (opts.preserve_fds or 0)
         keep = sorted(fd for fd in (*chan.fds(), pidfd, *log.fds(), console_fd) if fd is not None and fd >= first)
         for fd in keep:
-            os.closerange(first, fd)
+            posix.closerange(first, fd)
             first = fd + 1
-        os.closerange(first, 1 << 20)
+        posix.closerange(first, 1 << 20)
         if flags:
             linux.setns(pidfd, flags, "join the container's namespaces")
         if chan.recv() is None:
-            os._exit(1)  # the runtime died
-        os.setsid()
+            posix._exit(1)  # the runtime died
+        posix.setsid()
         procfd = procfs.open_private()
-        rootfd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        rootfd = posix.open("/", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")
         if proc.oom_score_adj is not None:
@@ -278,9 +278,9 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
                                    before_user_switch=early)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("final"), "final")
-        os.close(rootfd)
-        os.close(procfd)
-        os.close(pidfd)
+        posix.close(rootfd)
+        posix.close(procfd)
+        posix.close(pidfd)
         if filt is not None and proc.no_new_privileges:
             seccomp.load(filt, chan, log)
         process.execve(path, proc.args, env)
@@ -295,4 +295,4 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
             chan.send({"type": "error", "msg": msg})
         except OSError:
             pass
-    os._exit(1)
+    posix._exit(1)

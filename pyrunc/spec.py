@@ -8,6 +8,7 @@ computed here, once, so the container init only reads fields.
 """
 
 from . import linux as L
+from . import hostpath
 
 # --- frozen base --------------------------------------------------------------
 
@@ -350,8 +351,7 @@ def build(doc, bundle):
         if not path.startswith("/"):
             # like runc, which resolves it from inside the bundle directory: a
             # symlink on the way to the bundle is fine, one in root.path is not
-            import os
-            real = os.path.realpath(bundle)
+            real = hostpath.realpath(bundle)
             path = real.rstrip("/") + "/" + path if path != "." else real
         rootspec = Root(path=path, readonly=bool(root.get("readonly", False)))
     proc = doc.get("process")

@@ -185,11 +185,36 @@ class ContainerDir:
 
 
 def ensure_root(root):
-    import os
+    """mkdir -p, mode 0700 (os.makedirs without `import os`)."""
     try:
-        os.makedirs(root, 0o700, exist_ok=True)
+        _mkdir_all(root.rstrip("/") or "/")
     except OSError as e:
         raise PyruncError(f"cannot create root directory {root}: {e.strerror.lower()}") from None
+
+
+def _mkdir_all(path):
+    try:
+        posix.mkdir(path, 0o700)
+    except FileExistsError:
+        if not _is_dir(path):
+            raise
+    except FileNotFoundError:
+        parent = path.rpartition("/")[0]
+        if not parent or parent == path:
+            raise
+        _mkdir_all(parent)
+        try:
+            posix.mkdir(path, 0o700)
+        except FileExistsError:
+            if not _is_dir(path):
+                raise
+
+
+def _is_dir(path):
+    try:
+        return posix.stat(path).st_mode & 0o170000 == 0o040000
+    except OSError:
+        return False
 
 
 def create_dir(root, cid):

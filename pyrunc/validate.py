@@ -5,12 +5,13 @@ a schema cannot express — runc's libcontainer/configs/validate plus the
 MUSTs of runtime-spec v1.3.0 — and reads the bundle without side effects.
 """
 
-import os
+import posix
 import stat
 
 from . import fastjson, linux, paths, schemacheck
 from .errors import ConfigError
 from .spec import NAMESPACE_PROC
+from . import hostpath
 
 CONFIG = "config.json"
 
@@ -22,7 +23,7 @@ _UTS_SYSCTLS = frozenset(("kernel.domainname", "kernel.hostname"))
 
 def load_config(bundle):
     """config.json of a bundle as a dict, schema-validated."""
-    path = os.path.join(bundle, CONFIG)
+    path = hostpath.join(bundle, CONFIG)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -75,11 +76,11 @@ def _check_root(spec):
     if spec.root is None:
         raise ConfigError("root must be specified")
     path = spec.root.path
-    real = os.path.realpath(path)
-    if os.path.normpath(path) != real:
+    real = hostpath.realpath(path)
+    if hostpath.normpath(path) != real:
         raise ConfigError(f"invalid rootfs: not an absolute path, or a symlink: {path}")
     try:
-        st = os.stat(real)
+        st = posix.stat(real)
     except FileNotFoundError:
         raise ConfigError(f"invalid rootfs: stat {path}: no such file or directory") from None
     except OSError as e:
@@ -92,7 +93,7 @@ def _check_root(spec):
     try:
         for name in ("proc", "sys"):
             try:
-                st = os.stat(name, dir_fd=rootfd, follow_symlinks=False)
+                st = posix.stat(name, dir_fd=rootfd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
             if stat.S_ISLNK(st.st_mode):
@@ -100,7 +101,7 @@ def _check_root(spec):
             if not stat.S_ISDIR(st.st_mode):
                 raise ConfigError(f"invalid rootfs: /{name} is not a directory")
     finally:
-        os.close(rootfd)
+        posix.close(rootfd)
 
 
 def _check_process(spec, log):
@@ -159,7 +160,7 @@ def _check_namespaces(spec):
         if ns.type in seen:
             raise ConfigError(f"duplicate namespace type {ns.type}")
         seen.add(ns.type)
-        if not os.path.exists(f"/proc/self/ns/{NAMESPACE_PROC[ns.type]}"):
+        if not hostpath.exists(f"/proc/self/ns/{NAMESPACE_PROC[ns.type]}"):
             raise ConfigError(f"{ns.type} namespaces aren't enabled in the kernel")
         if ns.path and not ns.path.startswith("/"):
             raise ConfigError(f"{ns.type} namespace path {ns.path!r} is not absolute")
@@ -274,7 +275,7 @@ def _check_linux(spec, log):
         from .process import PERSONALITY
         if lx.personality.get("domain") not in PERSONALITY:
             raise ConfigError(f"personality domain {lx.personality.get('domain')!r} is not supported")
-    if lx.intel_rdt is not None and not os.path.isdir("/sys/fs/resctrl/info"):
+    if lx.intel_rdt is not None and not hostpath.isdir("/sys/fs/resctrl/info"):
         # the same test as intelrdt.available(), without importing it
         raise ConfigError("intelRdt is specified in config, but Intel RDT is not supported or enabled "
                           "(resctrl is not mounted at /sys/fs/resctrl)")

@@ -28,7 +28,9 @@ def _write_launcher(path):
             paths.append(p)
     path.write_text(
         f"#!{os.path.realpath(sys.executable)} -IS\n"
+        "import gc\n"
         "import sys\n"
+        "gc.disable()\n"  # as the installed launcher (pyrunc/_build_backend.py)
         f"sys.path[:0] = {paths!r}\n"
         "from pyrunc.cli import run\n"
         "run()\n")

@@ -21,7 +21,7 @@
   and, with v1=True, for the v1 kernel controller.
 """
 
-import os
+import posix
 
 from .manager import CgroupError, read_file, write_file
 
@@ -386,7 +386,7 @@ def apply_v2(cgroup_dir, rules):
     from . import ebpf
     code = ebpf.program(rules)
     try:
-        fd = os.open(cgroup_dir, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(cgroup_dir, posix.O_DIRECTORY | posix.O_RDONLY | posix.O_CLOEXEC)
     except OSError as e:
         from ..linux import go_strerror
         raise CgroupError(f"open {cgroup_dir}: {go_strerror(e.errno)}") from None
@@ -396,7 +396,7 @@ def apply_v2(cgroup_dir, rules):
         if not _can_skip_ebpf_error(rules):
             raise CgroupError(f"cgroup device filter for {cgroup_dir}: {e}") from None
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def _can_skip_ebpf_error(rules):

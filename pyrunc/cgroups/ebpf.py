@@ -374,9 +374,9 @@ def _raise_memlock():
     if _memlock_done:
         return
     _memlock_done = True
-    import os
+    import posix
     try:
-        rel = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+        rel = tuple(int(x) for x in posix.uname().release.split("-")[0].split(".")[:2])
     except ValueError:
         rel = (0, 0)
     if rel >= (5, 11):
@@ -440,7 +440,7 @@ def prog_info(fd):
 
 def _own_programs(cgroup_fd):
     """fds of the programs attached to the cgroup that we (PROG_NAME) attached."""
-    import os
+    import posix
     fds = []
     for pid in attached(cgroup_fd):
         try:
@@ -450,19 +450,19 @@ def _own_programs(cgroup_fd):
             if e.errno in (_ENOENT, _EPERM, _EACCES):
                 continue
             for f in fds:
-                os.close(f)
+                posix.close(f)
             raise
         try:
             ours = prog_info(fd)[1] == PROG_NAME
         except BaseException:
-            os.close(fd)
+            posix.close(fd)
             for f in fds:
-                os.close(f)
+                posix.close(f)
             raise
         if ours:
             fds.append(fd)
         else:
-            os.close(fd)
+            posix.close(fd)
     return fds
 
 
@@ -474,7 +474,7 @@ def install(cgroup_fd, program_bytes):
     after the new one is attached, so the cgroup is never unfiltered.
     Programs anyone else attached stay.
     """
-    import os
+    import posix
     old = _own_programs(cgroup_fd)
     try:
         fd = load(program_bytes)
@@ -490,7 +490,7 @@ def install(cgroup_fd, program_bytes):
             for o in old:
                 detach(cgroup_fd, o)
         finally:
-            os.close(fd)
+            posix.close(fd)
     finally:
         for o in old:
-            os.close(o)
+            posix.close(o)

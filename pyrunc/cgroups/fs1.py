@@ -16,7 +16,7 @@ import posix
 import time
 
 from . import CGROUP_ROOT, hierarchies, host_mode, parse_proc_cgroup
-from .manager import CgroupError, Manager, read_file, write_file
+from .manager import CgroupError, Manager, read_file, walk, write_file
 
 # runc's subsystem order: cpuset first (its files must be set before tasks join)
 SUBSYSTEMS = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "hugetlb",
@@ -404,27 +404,9 @@ def _dirname(p):
     return p.rstrip("/").rpartition("/")[0] or "/"
 
 
-def _walk(d, topdown):
-    """d and its sub-directories (cgroups), parents first or children first.
-
-    Not os.walk: this module is loaded by `delete` and `kill --all`, which
-    import no `os` (~1 ms).
-    """
-    try:
-        subs = [e.path for e in posix.scandir(d) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        subs = []
-    if topdown:
-        yield d
-    for sub in subs:
-        yield from _walk(sub, topdown)
-    if not topdown:
-        yield d
-
-
 def _procs_under(d):
     out = []
-    for root in _walk(d, topdown=True):
+    for root in walk(d, topdown=True):
         try:
             data = read_file(root + "/cgroup.procs")
         except CgroupError:
@@ -437,7 +419,7 @@ def _rmtree(d):
     """rmdir d and its child cgroups, deepest first; EBUSY (tasks leaving) is retried."""
     if not _isdir(d):
         return
-    for root in _walk(d, topdown=False):
+    for root in walk(d, topdown=False):
         _rmdir_retry(root)
 
 

@@ -18,11 +18,12 @@ what the cgroup holds now, as runc completes it from its saved config.
 """
 
 import errno
-import os
+import posix
 import time
 
 from . import CGROUP_ROOT, convert
-from .manager import CgroupError, Manager, read_file, write_file
+from .manager import CgroupError, Manager, read_file, walk, write_file
+from .. import hostpath
 
 PREFIX = convert.PREFIX
 FREEZE_TIMEOUT = 10.0  # runc waitFrozen: 1000 polls of 10 ms
@@ -58,7 +59,7 @@ def default_dir_path(cgroups_path, cid, proc_self_cgroup=None):
     if proc_self_cgroup is None:
         with open("/proc/self/cgroup", "rb") as f:
             proc_self_cgroup = f.read().decode()
-    own = os.path.dirname(convert.own_cgroup_v2(proc_self_cgroup))
+    own = hostpath.dirname(convert.own_cgroup_v2(proc_self_cgroup))
     return convert.go_clean(f"{CGROUP_ROOT}/{own}/{inner}")
 
 
@@ -130,7 +131,7 @@ class Fs2Manager(Manager):
             if ".." in parts:
                 raise CgroupError(f"--cgroup {sub!r}: '..' is not allowed")
             d = "/".join([self.path] + parts)
-        if not os.path.isdir(d):
+        if not hostpath.isdir(d):
             raise CgroupError(f"cgroup {d} does not exist")
         write_file(d + "/cgroup.procs", pid)
 
@@ -169,7 +170,7 @@ class Fs2Manager(Manager):
                 if i > 0:
                     cur = f"{cur}/{elems[i - 1]}"
                     try:
-                        os.mkdir(cur, 0o755)
+                        posix.mkdir(cur, 0o755)
                         made.append(cur)
                     except FileExistsError:
                         pass
@@ -193,7 +194,7 @@ class Fs2Manager(Manager):
         except BaseException:
             for d in reversed(made):
                 try:
-                    os.rmdir(d)
+                    posix.rmdir(d)
                 except OSError:
                     pass
             raise
@@ -221,7 +222,7 @@ class Fs2Manager(Manager):
                                   f"it is in {kind} mode")
 
     def exists(self):
-        return os.path.exists(self.path)
+        return hostpath.exists(self.path)
 
     def state(self):
         return {"driver": self.driver, "path": self.path, "created": list(self.created)}
@@ -247,7 +248,7 @@ class Fs2Manager(Manager):
             if d == self.path:
                 continue
             try:
-                os.rmdir(d)
+                posix.rmdir(d)
             except OSError:
                 pass  # another container's cgroup lives there now: not ours to remove
         self.created = []
@@ -262,7 +263,7 @@ class Fs2Manager(Manager):
 
     def freeze(self):
         p = self._file("cgroup.freeze")
-        if not os.path.exists(p):
+        if not hostpath.exists(p):
             raise CgroupError(f"freezer not supported: {p} does not exist (kernel < 5.2)")
         write_file(p, "1")
         try:
@@ -277,7 +278,7 @@ class Fs2Manager(Manager):
 
     def thaw(self):
         p = self._file("cgroup.freeze")
-        if not os.path.exists(p):
+        if not hostpath.exists(p):
             return  # nothing can be frozen without the file (runc does the same)
         write_file(p, "0")
         got = read_file(p).strip()
@@ -320,7 +321,7 @@ class Fs2Manager(Manager):
         try:
             data = read_file(self._file("memory.events"))
         except CgroupError as e:
-            if _errno(e) == errno.ENOENT and os.path.isdir(self.path):
+            if _errno(e) == errno.ENOENT and hostpath.isdir(self.path):
                 return 0  # no memory controller here: nothing was ever OOM-killed by it
             raise
         return convert.parse_keyed(data).get("oom_kill", 0)
@@ -329,7 +330,7 @@ class Fs2Manager(Manager):
         """runc's `events --stats` data for a v2 cgroup (runc 1.1.5 fs2 GetStats +
         types/events.go): Go omits zero `omitempty` fields and sorts map keys."""
         from . import stats as shape
-        if not os.path.isdir(self.path):
+        if not hostpath.isdir(self.path):
             raise CgroupError(f"cgroup {self.path} does not exist")
         s = shape.empty()
         s["pids"] = self._stat_pids()
@@ -421,7 +422,7 @@ class Fs2Manager(Manager):
 
     def _stat_hugetlb(self):
         try:
-            names = os.listdir("/sys/kernel/mm/hugepages")
+            names = posix.listdir("/sys/kernel/mm/hugepages")
         except OSError:
             return {}
         sizes, _warn = convert.hugepage_sizes(names)
@@ -617,7 +618,7 @@ class Fs2Manager(Manager):
                                    f"{self.path} (cgroup.controllers: {' '.join(sorted(have)) or 'none'})")
             if err == errno.ENOENT and ctrl == "hugetlb" and not how:
                 try:
-                    sizes = convert.hugepage_sizes(os.listdir("/sys/kernel/mm/hugepages"))[0]
+                    sizes = convert.hugepage_sizes(posix.listdir("/sys/kernel/mm/hugepages"))[0]
                 except OSError:
                     sizes = []
                 return CgroupError(f"{PREFIX}{field}: page size {name.split('.')[1]} is not supported "
@@ -649,7 +650,7 @@ def _omit(d, keys=None):
 def _procs_under(top):
     """PIDs in `top` and its child cgroups (runc GetAllPids)."""
     out = []
-    for root, _dirs, _files in os.walk(top):
+    for root in walk(top):
         try:
             data = read_file(root + "/cgroup.procs")
         except CgroupError as e:
@@ -665,19 +666,19 @@ def _remove_tree(path):
     """runc RemovePath: rmdir, else the child cgroups first, then rmdir again.
     Raises OSError; a missing directory is success."""
     try:
-        os.rmdir(path)
+        posix.rmdir(path)
         return
     except FileNotFoundError:
         return
     except OSError:
         pass
     try:
-        subs = [e.path for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+        subs = [e.path for e in posix.scandir(path) if e.is_dir(follow_symlinks=False)]
     except FileNotFoundError:
         return
     for sub in subs:
         _remove_tree(sub)
     try:
-        os.rmdir(path)
+        posix.rmdir(path)
     except FileNotFoundError:
         pass

@@ -151,3 +151,21 @@ def load_manager(st):
     else:
         raise CgroupError(f"unknown cgroup driver {kind!r} in the container state")
     return drv.load(st)
+
+
+def walk(d, topdown=True):
+    """d and its sub-directories (cgroups), parents first or children first.
+
+    Not os.walk: the drivers are loaded by create, delete and `kill --all`,
+    which import no `os` (~2.5 ms).
+    """
+    try:
+        subs = [e.path for e in posix.scandir(d) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        subs = []
+    if topdown:
+        yield d
+    for sub in subs:
+        yield from walk(sub, topdown)
+    if not topdown:
+        yield d
