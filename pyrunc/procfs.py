@@ -69,6 +69,11 @@ def open_ns(procfd, pid, name):
     return posix.open(f"{pid}/ns/{name}", posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=procfd)
 
 
+def open_root(procfd, pid):
+    """/proc/<pid>/root of our private procfs: that process's root directory, O_PATH."""
+    return posix.open(f"{pid}/root", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC, dir_fd=procfd)
+
+
 def reopen_fd(procfd, fd, flags):
     """Re-open one of our own fds (e.g. an O_PATH fifo) with new flags.
 

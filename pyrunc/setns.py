@@ -180,6 +180,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
     from . import paths  # noqa: F401 - likewise (process.finish resolves the cwd with it)
     if proc.apparmor_profile or proc.selinux_label:
         from . import lsm  # noqa: F401
+    root_fd = None if lx.has("mount") else _init_root(pidfd, c.pid)
     if cgroup_warmup is not None:
         cgroup_warmup.wait()  # no thread may run across fork
     own = None
@@ -192,12 +193,14 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
         if pid == 0:
             parent_chan.close()
             _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
-                   console_fd, filt)
+                   console_fd, filt, root_fd)
     finally:
         if own is not None:
             linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
             posix.close(own)
     child_chan.close()
+    if root_fd is not None:
+        posix.close(root_fd)
     if console_fd is not None:
         posix.close(console_fd)
     try:
@@ -233,6 +236,29 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
     return wait_exit(pid)
 
 
+def _init_root(pidfd, pid):
+    """The init's root directory, for a container without a mount namespace.
+
+    It shares ours and lives in a chroot, so joining its namespaces would
+    leave an exec'd process in the host's file system (where runc 1.1 leaves
+    it); the child chroots into this instead.
+    """
+    import _signal
+    procfd = procfs.open_private()
+    try:
+        fd = procfs.open_root(procfd, pid)
+    finally:
+        posix.close(procfd)
+    try:
+        # the pidfd pins the init: still alive now means `pid` was not reused
+        # before the open, so this is the container's root
+        _signal.pidfd_send_signal(pidfd, 0)
+    except OSError:
+        posix.close(fd)
+        raise StateError("cannot exec in a stopped container") from None
+    return fd
+
+
 def _kill(pid):
     try:
         posix.kill(pid, signals.SIGKILL)
@@ -241,13 +267,18 @@ def _kill(pid):
         pass
 
 
-def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=None):
-    """The exec'd process until execve. Never returns."""
+def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=None, root_fd=None):
+    """The exec'd process until execve. Never returns.
+
+    root_fd: the init's root directory when the container has no mount
+    namespace of its own (see _init_root); the process chroots into it.
+    """
     try:
         for name in ("INT", "TERM", "HUP", "QUIT"):
             signals.default(signals.NAMES[name])
         first = 3 + (opts.preserve_fds or 0)
-        keep = sorted(fd for fd in (*chan.fds(), pidfd, *log.fds(), console_fd) if fd is not None and fd >= first)
+        keep = sorted(fd for fd in (*chan.fds(), pidfd, *log.fds(), console_fd, root_fd)
+                      if fd is not None and fd >= first)
         for fd in keep:
             posix.closerange(first, fd)
             first = fd + 1
@@ -258,6 +289,11 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
             posix._exit(1)  # the runtime died
         posix.setsid()
         procfd = procfs.open_private()
+        if root_fd is not None:
+            posix.fchdir(root_fd)
+            posix.chroot(".")
+            posix.chdir("/")
+            posix.close(root_fd)
         rootfd = posix.open("/", posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
         if proc.exec_cpu_affinity:
             process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")

@@ -546,3 +546,19 @@ def test_failed_create_with_a_joined_namespace_closes_its_fd_once(runtime, make_
     b = make_bundle(config=cfg)
     p = assert_refused(runtime, b, "/nonexistent")
     assert "cleanup" not in p.stderr and "bad file descriptor" not in p.stderr.lower(), p.stderr
+
+
+def test_without_mount_namespace_exec_enters_the_containers_root(runtime, make_bundle):
+    """Joining the namespaces of such a container leaves a process in the host's root (where
+    runc 1.1 leaves it); pyrunc's exec enters the init's root, as the init itself is."""
+    b = make_bundle(config=_no_mount_ns(base_config(["sleep", "300"])))
+    (b.rootfs / "only-in-the-container").write_text("inside\n")
+    runtime.create("nmexec", b)
+    runtime("start", "nmexec", check=True)
+    p = runtime("exec", "nmexec", "sh", "-c", "cat /only-in-the-container; test -e /etc/os-release || echo no-host-os-release")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["inside", "no-host-os-release"]
+    p = runtime("exec", "--cwd", "/etc", "nmexec", "pwd")
+    assert p.stdout == "/etc\n", p.stderr
+    runtime("delete", "--force", "nmexec", check=True)
+    assert mounts_under(b.path) == []
