@@ -338,32 +338,7 @@ class Container:
         return load_manager(st)
 
     def _kill_cgroup(self, cgm, sig, wait=True):
-        """Signal every process of the cgroup. SIGKILL is sent frozen, as runc
-        does, so nothing can fork past it; then wait until the cgroup is empty."""
-        me = posix.getpid()
-        if not any(pid != me for pid in cgm.pids()):
-            return  # the usual case at delete: the PID namespace took everyone with it
-        freeze = sig == signals.SIGKILL and cgm.freezer_probe() is not None
-        if freeze:
-            try:
-                cgm.freeze()
-            except PyruncError:
-                freeze = False
-        try:
-            for pid in cgm.pids():
-                if pid != me:
-                    try:
-                        posix.kill(pid, sig)
-                    except ProcessLookupError:
-                        pass
-        finally:
-            if freeze:
-                cgm.thaw()
-        if wait and sig == signals.SIGKILL:
-            deadline = time.monotonic() + 10
-            while cgm.pids() and time.monotonic() < deadline:
-                time.sleep(0.002)
-
+        kill_cgroup(cgm, sig, wait)
 
 def wait_exit(pid, forward=True):
     """Foreground `run`: wait for our child `pid`, forwarding signals; exit code as runc."""
@@ -424,3 +399,31 @@ def list_containers(root):
         finally:
             c.close()
     return out
+
+
+def kill_cgroup(cgm, sig, wait=True):
+    """Signal every process of the cgroup. SIGKILL is sent frozen, as runc
+    does, so nothing can fork past it; then wait until the cgroup is empty."""
+    me = posix.getpid()
+    if not any(pid != me for pid in cgm.pids()):
+        return  # the usual case at delete: the PID namespace took everyone with it
+    freeze = sig == signals.SIGKILL and cgm.freezer_probe() is not None
+    if freeze:
+        try:
+            cgm.freeze()
+        except PyruncError:
+            freeze = False
+    try:
+        for pid in cgm.pids():
+            if pid != me:
+                try:
+                    posix.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+    finally:
+        if freeze:
+            cgm.thaw()
+    if wait and sig == signals.SIGKILL:
+        deadline = time.monotonic() + 10
+        while cgm.pids() and time.monotonic() < deadline:
+            time.sleep(0.002)

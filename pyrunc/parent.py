@@ -159,6 +159,9 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
                           annotations=spec.annotations)
     # before any kill is pushed: undone after the init is dead
     rb.push("remove cgroups", cgm.destroy)
+    # for a create killed with -9, which runs no rollback (see state.collect_debris)
+    undo = {"cgroup": cgm.state(), "rootfs": spec.root.path, "premounted": premounted}
+    d.write(undo, name=state.UNDO_FILE)
     if cgroup_warmup is not None:
         with log.step("wait for the cgroup lock warm-up"):
             cgroup_warmup.wait()  # no thread may run across fork
@@ -191,6 +194,8 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
 
     with log.step("cgroups: apply and set resources"):
         cgm.apply(pid, lx.resources)
+        undo["cgroup"] = cgm.state()  # now with the ancestors apply created
+        d.write(undo, name=state.UNDO_FILE)
         cgm.set(lx.resources, devices=rules)
     for w in cgm.warnings:
         log.warn(w)
@@ -250,6 +255,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
         "config": spec.raw,
     }
     d.write(st)
+    posix.unlink(state.UNDO_FILE, dir_fd=d.fd)  # the state now says it all
     if opts.pid_file:
         state.write_pid_file(opts.pid_file, pid)
     parent_chan.send({"type": "commit"})

@@ -15,8 +15,8 @@ files per container.
   old or the new state, never half of one.
 - A directory with no state.json whose lock is free is the debris of a
   `create` that was killed (-9) before it finished: `collect_debris`
-  removes it, so a later command finds the environment as if nothing was
-  attempted.
+  undoes what its creating.json lists (cgroups, host mounts) and removes
+  it, so a later command finds the environment as if nothing was attempted.
 """
 
 import posix
@@ -27,6 +27,9 @@ from .errors import ExistsError, NotExistError, PyruncError
 
 STATE_FILE = "state.json"
 FIFO = "exec.fifo"
+# what a create has made outside its directory so far (cgroups, host mounts):
+# if it is killed before writing STATE_FILE, collect_debris undoes it
+UNDO_FILE = "creating.json"
 DEFAULT_ROOT = "/run/pyrunc"
 
 CREATING = "creating"
@@ -150,14 +153,27 @@ class ContainerDir:
         except ValueError:
             raise PyruncError(f"corrupt state file {self.path}/{STATE_FILE}") from None
 
-    def write(self, state):
-        tmp = f".{STATE_FILE}.{posix.getpid()}"
+    def write(self, state, name=STATE_FILE):
+        tmp = f".{name}.{posix.getpid()}"
         fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o600, dir_fd=self.fd)
         try:
             posix.write(fd, fastjson.dumps(state).encode())
         finally:
             posix.close(fd)
-        posix.rename(tmp, STATE_FILE, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        posix.rename(tmp, name, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+
+    def read_undo(self):
+        """What a create that died before committing had made (see UNDO_FILE), or None."""
+        try:
+            fd = posix.open(UNDO_FILE, posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=self.fd)
+        except FileNotFoundError:
+            return None
+        try:
+            return fastjson.loads(read_all(fd))
+        except ValueError:
+            return None
+        finally:
+            posix.close(fd)
 
     def has_fifo(self):
         try:
@@ -287,11 +303,34 @@ def collect_debris(root, name):
         except FileNotFoundError:
             pass
         # the creator holds the lock for its whole life; a free lock and no
-        # state means it died before committing
+        # state means it died before committing (kill -9): undo what it made
+        undo = d.read_undo()
+        if undo is not None and not _undo(undo):
+            return False  # its init is still on its way out: the next command retries
         d.remove()
         return True
     finally:
         d.close()
+
+
+def _undo(undo):
+    """Remove the cgroups and the host mounts of a killed create; False if they are still busy."""
+    try:
+        if undo.get("premounted") is not None:
+            from . import rootfs
+            rootfs.unmount_new(undo["rootfs"], undo["premounted"])
+        if undo.get("cgroup"):
+            from .cgroups.manager import load_manager
+            from .container import kill_cgroup
+            cgm = load_manager(undo["cgroup"])
+            if cgm.exists():
+                kill_cgroup(cgm, 9)  # SIGKILL: its init may still be on its way out
+                cgm.destroy()
+    except OSError:
+        return False
+    except PyruncError:
+        return False
+    return True
 
 
 def list_names(root):

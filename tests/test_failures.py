@@ -586,9 +586,33 @@ def test_signal_to_create_during_hook(rt, bad, kind, sig):
             _kill_pid(hook_pid, hm)
 
 
-@pytest.mark.parametrize("next_cmd", ["state", "list"])
-def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd):
+def _cgroup_dirs(pid):
+    """The v1 cgroup directories of a process that are not the runtime's own."""
+    mine = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        mine[ctrls] = path
+    out = []
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if not ctrls or path == mine.get(ctrls):
+            continue
+        name = ctrls.split(",")[0].removeprefix("name=")
+        out.append(f"/sys/fs/cgroup/{name}{path}")
+    return out
+
+
+@pytest.mark.parametrize("next_cmd,mount_ns", [("state", True), ("list", True), ("list", False)])
+def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd, mount_ns):
+    """No rollback runs: the next command finds the debris and undoes what the create had
+    made outside its directory (cgroups; host mounts when there is no mount namespace)."""
     hook_pid_file, hm = rt.workdir / "hook.pid", f"{marker()}.75"
+    if not mount_ns:
+        lx = bad.config["linux"]
+        lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "mount"]
+        lx.pop("maskedPaths", None)
+        lx.pop("readonlyPaths", None)
+        bad.config["root"]["readonly"] = False
     _sleeping_hook(bad, "createRuntime", hook_pid_file, hm)
     p = _start_create(rt, "k9", bad, ())
     hook_pid = None
@@ -596,6 +620,8 @@ def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd):
         hook_pid = _wait_file(hook_pid_file, p)
         inits = container_processes([bad, rt.root], [bad.marker], exclude=[p.pid, hook_pid])
         assert inits, "no container init while the createRuntime hook runs"
+        cgroups = _cgroup_dirs(inits[0][0])
+        assert cgroups, "the init is in no cgroup of its own"
         p.kill()
         p.wait(timeout=10)
         # the init sees its parent die (EOF on the sync channel) and exits
@@ -607,6 +633,9 @@ def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd):
         else:
             assert q.returncode == 0 and q.stdout == "", (q.stdout, q.stderr)
         assert os.listdir(rt.root) == [], "debris of the killed create not collected"
+        # its cgroups went with the debris, without the ID being reused
+        assert [d for d in cgroups if os.path.isdir(d)] == [], "cgroups of the killed create left"
+        assert mounts_under(bad.path) == [], "mounts of the killed create left"
         # the ID is free again
         bad.config.pop("hooks")
         bad.write()
