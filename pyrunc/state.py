@@ -138,16 +138,21 @@ class ContainerDir:
             return False
         return posix.fstat(self.fd).st_nlink > 0
 
-    def read(self):
-        """The stored state dict, or None if there is none (creating, or debris)."""
+    def _load(self, name):
         try:
-            fd = posix.open(STATE_FILE, posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=self.fd)
+            fd = posix.open(name, posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=self.fd)
         except FileNotFoundError:
             return None
         try:
-            data = read_all(fd)
+            return read_all(fd)
         finally:
             posix.close(fd)
+
+    def read(self):
+        """The stored state dict, or None if there is none (creating, or debris)."""
+        data = self._load(STATE_FILE)
+        if data is None:
+            return None
         try:
             return fastjson.loads(data)
         except ValueError:
@@ -164,16 +169,11 @@ class ContainerDir:
 
     def read_undo(self):
         """What a create that died before committing had made (see UNDO_FILE), or None."""
+        data = self._load(UNDO_FILE)
         try:
-            fd = posix.open(UNDO_FILE, posix.O_RDONLY | posix.O_CLOEXEC, dir_fd=self.fd)
-        except FileNotFoundError:
-            return None
-        try:
-            return fastjson.loads(read_all(fd))
+            return None if data is None else fastjson.loads(data)
         except ValueError:
             return None
-        finally:
-            posix.close(fd)
 
     def has_fifo(self):
         try:
