@@ -43,8 +43,8 @@ def _user(s):
 
 def process_dict(config, opts):
     """The runtime-spec process for the exec: --process, or the container's with runc's flags."""
-    from . import fastjson, schemacheck
     if opts.process_file:
+        from . import fastjson, schemacheck
         try:
             with open(opts.process_file, "rb") as f:
                 doc = fastjson.loads(f.read())
