@@ -36,14 +36,11 @@ def check_console(terminal, console_socket, detach):
 
 def connect(path):
     """Parent side: a connected stream socket to the caller's console socket."""
-    import _socket
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    from .sync import connect_unix
     try:
-        s.connect(path)
+        return connect_unix(path).detach()
     except OSError as e:
-        s.close()
         raise PyruncError(f"connect to console socket {path}: {linux.go_strerror(e.errno)}") from None
-    return s.detach()
 
 
 def open_pty(rootfd):

@@ -77,19 +77,6 @@ def _reset_signals():
         signals.default(signals.NAMES[name])
 
 
-def _fail(chan, exc):
-    if isinstance(exc, PyruncError):
-        msg = str(exc)
-    elif isinstance(exc, OSError):
-        msg = f"error during container init: {exc}"
-    else:
-        msg = f"error during container init: {type(exc).__name__}: {exc}"
-    try:
-        chan.send({"type": "error", "msg": msg})
-    except OSError:
-        pass
-
-
 def _close_inherited(cfg):
     """Close every runtime fd the children have no use for.
 
@@ -144,7 +131,7 @@ def stage1(cfg):
         chan.send({"type": "pid", "pid": pid})
         code = 0
     except BaseException as e:  # noqa: BLE001 - every failure goes to the parent
-        _fail(chan, e)
+        chan.send_failure(e, "container init")
     finally:
         posix._exit(code)
 
@@ -166,7 +153,7 @@ def stage1_direct(cfg):
             with log.step(f"unshare {flags:#x}"):
                 linux.unshare(flags)
     except BaseException as e:  # noqa: BLE001
-        _fail(chan, e)
+        chan.send_failure(e, "container init")
         posix._exit(1)
     stage2(cfg)
 
@@ -177,7 +164,7 @@ def stage2(cfg):
     try:
         _stage2(cfg)
     except BaseException as e:  # noqa: BLE001
-        _fail(chan, e)
+        chan.send_failure(e, "container init")
     posix._exit(1)
 
 

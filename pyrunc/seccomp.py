@@ -317,15 +317,12 @@ class Agent:
 
 def connect(path):
     """A connected SOCK_STREAM socket (close-on-exec) to the seccomp agent at listenerPath."""
-    import _socket
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    from .sync import connect_unix
     try:
-        s.connect(path)
+        return Agent(connect_unix(path), path)
     except OSError as e:
-        s.close()
         raise PyruncError("failed to connect with seccomp agent specified in the seccomp profile: "
                           f"dial unix {path}: connect: {_strerror(e.errno)}") from None
-    return Agent(s, path)
 
 
 def _pidfd_getfd(pid, fd):

@@ -321,14 +321,5 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
             seccomp.load(filt, chan, log)
         process.execve(path, proc.args, env)
     except BaseException as e:  # noqa: BLE001 - every failure goes to the runtime
-        if isinstance(e, PyruncError):
-            msg = str(e)
-        elif isinstance(e, OSError):
-            msg = f"error during exec: {e}"
-        else:
-            msg = f"error during exec: {type(e).__name__}: {e}"
-        try:
-            chan.send({"type": "error", "msg": msg})
-        except OSError:
-            pass
+        chan.send_failure(e, "exec")
     posix._exit(1)

@@ -227,10 +227,8 @@ def _mkdir_all(path):
 
 
 def _is_dir(path):
-    try:
-        return posix.stat(path).st_mode & 0o170000 == 0o040000
-    except OSError:
-        return False
+    from .hostpath import isdir  # create only: state and list never get here
+    return isdir(path)
 
 
 def create_dir(root, cid):
@@ -324,7 +322,8 @@ def _undo(undo):
             from .container import kill_cgroup
             cgm = load_manager(undo["cgroup"])
             if cgm.exists():
-                kill_cgroup(cgm, 9)  # SIGKILL: its init may still be on its way out
+                from .signals import SIGKILL
+                kill_cgroup(cgm, SIGKILL)  # its init may still be on its way out
                 cgm.destroy()
     except OSError:
         return False
@@ -365,10 +364,11 @@ def _is_frozen(probe):
 
 def write_pid_file(path, pid):
     """runc's createPidFile: bare decimal PID, no newline, renamed into place."""
-    if not path.startswith("/"):
-        path = _join(posix.getcwd(), path)
-    head, _, tail = path.rpartition("/")
-    tmp = f"{head}/.{tail}"
+    from . import hostpath
+    from .linux import go_strerror  # create and exec, which load it anyway
+    path = hostpath.abspath(path)
+    head, tail = hostpath.split(path)
+    tmp = hostpath.join(head, "." + tail)
     try:
         fd = posix.open(tmp, posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC, 0o666)
         try:
@@ -377,9 +377,4 @@ def write_pid_file(path, pid):
             posix.close(fd)
         posix.rename(tmp, path)
     except OSError as e:
-        raise PyruncError(f"write pid file {path}: {_strerror(e.errno)}") from None
-
-
-def _strerror(err):
-    s = posix.strerror(err)
-    return s[:1].lower() + s[1:]
+        raise PyruncError(f"write pid file {path}: {go_strerror(e.errno)}") from None

@@ -10,7 +10,7 @@ import posix
 import sys
 
 from . import fastjson
-from .errors import ContainerError
+from .errors import ContainerError, PyruncError
 
 _MAX = 1 << 20
 # runc's words for a failure reported by the process being started
@@ -35,6 +35,19 @@ def _read_exact(fd, n):
             return None
         buf += chunk
     return buf
+
+
+def connect_unix(path):
+    """A connected, close-on-exec SOCK_STREAM socket to `path` (console socket,
+    seccomp agent). OSError as connect(2) gives it; the caller words it."""
+    import _socket
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        raise
+    return s
 
 
 class Channel:
@@ -62,6 +75,20 @@ class Channel:
         if self.sock is not None:
             out.append(self.sock.fileno())
         return out
+
+    def send_failure(self, exc, during):
+        """Report `exc` to the runtime as runc words it ("error during <during>: …");
+        a PyruncError's message is already the user's. A dead runtime is not an error here."""
+        if isinstance(exc, PyruncError):
+            msg = str(exc)
+        elif isinstance(exc, OSError):
+            msg = f"error during {during}: {exc}"
+        else:
+            msg = f"error during {during}: {type(exc).__name__}: {exc}"
+        try:
+            self.send({"type": "error", "msg": msg})
+        except OSError:
+            pass
 
     def send(self, msg, fds=()):
         data = fastjson.dumps(msg).encode()

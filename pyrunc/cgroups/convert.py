@@ -25,6 +25,16 @@ CPU_WEIGHT_MIN, CPU_WEIGHT_MAX = 1, 10000
 BLKIO_WEIGHT_MIN, BLKIO_WEIGHT_MAX = 10, 1000
 
 
+def section(r, name):
+    """linux.resources[name] as a dict ({} when absent); an error naming it when not an object."""
+    v = r.get(name)
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise invalid(name, v, "not an object")
+    return v
+
+
 def invalid(field, value, why=None):
     """The CgroupError for `field` (relative to linux.resources) holding `value`."""
     shown = value if isinstance(value, int) and not isinstance(value, bool) else repr(value)

@@ -457,22 +457,14 @@ class Fs2Manager(Manager):
         ops = []
         add = ops.append
 
-        def section(name):
-            v = r.get(name)
-            if v is None:
-                return {}
-            if not isinstance(v, dict):
-                raise convert.invalid(name, v, "not an object")
-            return v
-
         # pids
-        pids = section("pids")
+        pids = convert.section(r, "pids")
         v = convert.pids_max(pids.get("limit"))
         if v is not None:
             add(("pids.limit", "pids.max", v, None))
 
         # memory: swap before the limit, as runc
-        m = section("memory")
+        m = convert.section(r, "memory")
         limit, swap, reservation = m.get("limit"), m.get("swap"), m.get("reservation")
         if limit or swap or reservation:
             if m.get("checkBeforeUpdate") and (_positive(limit) or _positive(swap)):
@@ -497,7 +489,7 @@ class Fs2Manager(Manager):
                 add(("memory.reservation", "memory.low", v, None))
 
         # io
-        b = section("blockIO")
+        b = convert.section(r, "blockIO")
         weight = convert.blkio_weight("blockIO.weight", b.get("weight"))
         wdevs = []
         for i, e in enumerate(_list(b, "weightDevice")):
@@ -524,7 +516,7 @@ class Fs2Manager(Manager):
             add((field, "io.max", line, None))
 
         # cpu
-        c = section("cpu")
+        c = convert.section(r, "cpu")
         v = convert.cpu_idle(c.get("idle"))
         if v is not None:
             add(("cpu.idle", "cpu.idle", v, None))
@@ -568,12 +560,12 @@ class Fs2Manager(Manager):
             add((field, frsvd, lim, "rsvd"))
 
         # rdma
-        rdma = section("rdma")
+        rdma = convert.section(r, "rdma")
         for dev in rdma:
             add((f"rdma.{dev}", "rdma.max", convert.rdma_max(dev, rdma[dev]), None))
 
         # unified: last, so its raw values win
-        uni = section("unified")
+        uni = convert.section(r, "unified")
         for key in uni:
             ctrl = convert.unified_key(key)
             for line in convert.unified_lines(key, uni[key]):

@@ -884,15 +884,7 @@ class SystemdManager(Manager):
         if devices is not None:
             props += device_properties(devices, version, self._warn)
 
-        def section(name):
-            v = r.get(name)
-            if v is None:
-                return {}
-            if not isinstance(v, dict):
-                raise convert.invalid(name, v, "not an object")
-            return v
-
-        m = section("memory")
+        m = convert.section(r, "memory")
         limit, swap, reservation = m.get("limit"), m.get("swap"), m.get("reservation")
         v = convert.memory_value("memory.limit", limit)
         if v is not None:
@@ -913,7 +905,7 @@ class SystemdManager(Manager):
                     # (runc leaves out 0, swap = limit: no swap; systemd should know it too)
                     props.append(_prop("MemorySwapMax", "t", UINT64_MAX if sw == -1 else sw))
 
-        c = section("cpu")
+        c = convert.section(r, "cpu")
         shares = c.get("shares")
         if shares:
             shares = convert.uint("cpu.shares", shares)
@@ -926,7 +918,7 @@ class SystemdManager(Manager):
             q, p = self._complete_quota(quota, period, fresh)
             props += cpu_quota_properties(q, p, version, bool(period))
 
-        b = section("blockIO")
+        b = convert.section(r, "blockIO")
         w = convert.blkio_weight("blockIO.weight", b.get("weight"))
         if w is not None:
             if self.v2:
@@ -934,7 +926,7 @@ class SystemdManager(Manager):
             else:
                 props.append(_prop("BlockIOWeight", "t", w))
 
-        pids = section("pids")
+        pids = convert.section(r, "pids")
         lim = pids.get("limit")
         if convert.pids_max(lim) is not None and (lim > 0 or lim == -1):
             # systemd refuses TasksMax=0: runtime-spec's 0 goes to pids.max alone
@@ -946,7 +938,7 @@ class SystemdManager(Manager):
                 props.append(_prop(pname, "ay", range_to_bits(v)))
 
         if self.v2 and r.get("unified"):
-            uni = section("unified")
+            uni = convert.section(r, "unified")
             props += unified_properties(uni, version)
         return props
 
