@@ -7,3 +7,13 @@ they do not use.
 
 __version__ = "0.1.0"
 OCI_VERSION = "1.3.0"
+
+
+def stay():
+    """A command that stays (foreground run/exec, events --interval) turns the
+    collector back on; the launcher turned it off for short commands.
+    Everything allocated so far lives as long as the command: freezing it
+    spares the first collection a pass over every module (~2 ms)."""
+    import gc
+    gc.freeze()
+    gc.enable()

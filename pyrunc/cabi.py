@@ -93,6 +93,19 @@ class _Libc:
 libc = _Libc()
 
 
+def python_function(name, restype):
+    """A C function of the running interpreter or libc, called like
+    ctypes.pythonapi calls: with the GIL held, errno saved (ctypes.get_errno).
+    For the few calls that must not let another thread run in between, as
+    os.fork() makes fork() with the GIL held."""
+
+    class _Proto(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = restype
+
+    return _Proto(_ctypes.dlsym(libc._handle, name))
+
+
 def function(handle, name, restype, *argtypes):
     """The C function `name` of a dlopen()ed library, as ctypes' CFUNCTYPE would
     wrap it: `restype` (None for void) and fixed `argtypes`, no errno

@@ -168,7 +168,12 @@ def check_preserved_fds(n, log):
             raise PyruncError(f"unable to stat preserved-fd {fd if fd is not None else '?'} (of {n})")
 
 
-def _warm_up():
+def _warm_up(g):
+    """Only the systemd driver still has a running process moved into its
+    cgroups (by systemd, which pays the grace period warm_up starts paying);
+    the fs drivers let the init be born in them (cgroups.manager.Join)."""
+    if not g["systemd-cgroup"]:
+        return None
     from .cgroups import warm_up
     return warm_up()
 
@@ -179,7 +184,7 @@ def _preserved(v):
 
 def cmd_create(g, v, args, log):
     check_preserved_fds(_preserved(v), log)
-    warm = _warm_up()
+    warm = _warm_up(g)
     from . import parent
     parent.create(_create_opts(g, v, args[0]), log, warm)
     return 0
@@ -187,7 +192,7 @@ def cmd_create(g, v, args, log):
 
 def cmd_run(g, v, args, log):
     check_preserved_fds(_preserved(v), log)
-    warm = _warm_up()
+    warm = _warm_up(g)
     from . import container, parent
     opts = _create_opts(g, v, args[0])
     created = parent.create(opts, log, warm)
@@ -321,7 +326,6 @@ def _with_container(g, cid, fn, lock=True):
 
 
 def cmd_exec(g, v, args, log):
-    warm = _warm_up()  # the exec'd process joins the container's cgroups: see warm_up()
     from . import hostpath, setns
     if not v["process"] and len(args) < 2:
         raise PyruncError("process args cannot be empty")  # runc 1.1.5's words
@@ -335,7 +339,7 @@ def cmd_exec(g, v, args, log):
                              process_label=v["process-label"])
     if opts.console_socket:
         opts.console_socket = hostpath.abspath(opts.console_socket)
-    return setns.exec_process(g["root"], args[0], opts, log, warm)
+    return setns.exec_process(g["root"], args[0], opts, log)
 
 
 def cmd_pause(g, v, args, log):
@@ -491,8 +495,8 @@ def cmd_events(g, v, args, log):
             raise PyruncError("duration interval must be greater than 0")
         cgm = c._need_cgroup()
         ooms = cgm.oom_kills()
-        import gc
-        gc.enable()  # off for short commands (see the launcher); this stream lasts
+        from . import stay
+        stay()
         next_stats = time.monotonic()
         while c.status() != state.STOPPED:
             n = cgm.oom_kills()

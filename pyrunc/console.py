@@ -141,8 +141,8 @@ class Receiver:
 
 def proxy(master, pid, wait_exit):
     """Foreground: our stdio <-> the pty master until the process exits; its exit code."""
-    import gc
-    gc.enable()  # off for short commands (see the launcher); this one lasts
+    from . import stay
+    stay()
     import select
     import termios
     import tty

@@ -14,7 +14,7 @@ import _signal
 import posix
 import time
 
-from . import OCI_VERSION, signals, state
+from . import OCI_VERSION, signals, state, stay
 from .errors import NotExistError, PyruncError, StateError
 
 
@@ -342,8 +342,7 @@ class Container:
 
 def wait_exit(pid, forward=True):
     """Foreground `run`: wait for our child `pid`, forwarding signals; exit code as runc."""
-    import gc
-    gc.enable()  # the launcher turned it off for short commands; this one may run for days
+    stay()
     handled = []
     if forward:
         def fwd(signum, frame):

@@ -4,12 +4,16 @@ No Python is ever exec'd inside the container (CVE-2019-5736): the parent
 forks, the children set up namespaces and the rootfs from the already
 loaded interpreter, and the last step is execve of the user's program.
 
+Each first child joins the container's cgroups itself before anything
+else (see cgroups.manager.Join).
+
 stage1 (runc's nsexec stage-1): joins namespaces by path, unshares the
 user namespace and waits for the parent to write its id maps, unshares
 the other namespaces, sets time offsets, forks the init and exits.
 
-stage2 (the init, PID 1 of a new PID namespace): waits for the parent's
-"go" (cgroups applied), builds the rootfs, lets the parent run the
+stage2 (the init, PID 1 of a new PID namespace): builds the rootfs, waits
+for the parent's "go" (cgroup limits set; before the rootfs when it
+carries network devices or idmapped mounts), lets the parent run the
 prestart/createRuntime hooks, runs createContainer hooks, pivots, applies
 the process attributes, reports "ready", and then blocks opening the exec
 fifo until `start`; startContainer hooks; execve.
@@ -36,7 +40,7 @@ class InitConfig:
 
     __slots__ = ("spec", "cid", "bundle", "log", "chan", "fifo_fd", "preserve_fds",
                  "no_pivot", "no_new_keyring", "capsets", "ns_fds", "new_user", "state_for_hooks",
-                 "keep_fds", "extra_env", "console_fd", "seccomp")
+                 "keep_fds", "extra_env", "console_fd", "seccomp", "cgroup_join")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -72,6 +76,13 @@ def preload(spec):
         seccomp.preload()
 
 
+def _enter_cgroups(cfg):
+    """First of all, while still root in the runtime's namespaces: join the
+    container's v1 cgroups (see cgroups.manager.Join); the init inherits them."""
+    if cfg.cgroup_join is not None:
+        cfg.cgroup_join.enter()
+
+
 def _reset_signals():
     for name in _PARENT_HANDLED + _PY_IGNORED:
         signals.default(signals.NAMES[name])
@@ -96,6 +107,7 @@ def stage1(cfg):
     chan = cfg.chan
     code = 1
     try:
+        _enter_cgroups(cfg)
         _reset_signals()
         _close_inherited(cfg)
         spec = cfg.spec
@@ -141,6 +153,7 @@ def stage1_direct(cfg):
     unshares its other namespaces itself, then goes on as stage 2. Never returns."""
     chan = cfg.chan
     try:
+        _enter_cgroups(cfg)
         _reset_signals()
         _close_inherited(cfg)
         log = cfg.log
@@ -168,13 +181,26 @@ def stage2(cfg):
     posix._exit(1)
 
 
+def idmapped_mounts(spec):
+    """Whether the parent must make detached idmapped mount trees for the init."""
+    return any(m.uid_mappings or "idmap" in m.extensions or "ridmap" in m.extensions
+               for m in spec.mounts)
+
+
 def _stage2(cfg):
     chan = cfg.chan
     spec = cfg.spec
     lx = spec.linux
     log = cfg.log
     proc = spec.process
-    msg = chan.expect("go")
+    # The parent's "go": the cgroups' limits are set, and it carries moved
+    # network devices and idmapped mount trees. An init that joined its
+    # cgroups itself (see _enter_cgroups) and needs neither builds its rootfs,
+    # in its own mount namespace, while the parent sets the limits, and waits
+    # only before anything of the user's runs: hooks, the program.
+    ahead = (cfg.cgroup_join is not None and cfg.cgroup_join.by_itself() and lx.has("mount")
+             and not lx.net_devices and not idmapped_mounts(spec))
+    msg = {} if ahead else chan.expect("go")
     posix.setsid()
     if proc.exec_cpu_affinity:
         process.set_cpu_affinity(proc.exec_cpu_affinity.get("initial"), "initial")
@@ -198,6 +224,8 @@ def _stage2(cfg):
         if devices.needs_setup_dev(spec):
             devices.setup_dev(rootfd, lx.devices, cfg.new_user or any(
                 t == "user" for t, _ in (cfg.ns_fds or ())), log)
+    if ahead:
+        chan.expect("go")
 
     if spec.hooks.prestart or spec.hooks.create_runtime:
         chan.send({"type": "hooks"})

@@ -20,7 +20,7 @@ import time
 from . import OCI_VERSION, capabilities, console, linux, namespaces, procfs, rootfs, signals, state, validate
 from . import spec as specmod
 from .errors import ConfigError, ContainerError, PyruncError
-from .init import InitConfig, preload, stage1, stage1_direct
+from .init import InitConfig, idmapped_mounts, preload, stage1, stage1_direct
 from .rollback import Rollback
 from .sync import Channel
 from . import hostpath
@@ -115,8 +115,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     rb.push("close fifo", posix.close, fifo_fd)
 
     new_user = lx.has("user") and not lx.ns("user").path
-    needs_fds = any(m.uid_mappings or "idmap" in m.extensions or "ridmap" in m.extensions
-                    for m in spec.mounts)
+    needs_fds = idmapped_mounts(spec)
     parent_chan, child_chan = Channel.pair(with_fds=needs_fds)
     rb.push("close sync channel", parent_chan.close)
     linux.set_child_subreaper()
@@ -162,6 +161,11 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     # for a create killed with -9, which runs no rollback (see state.collect_debris)
     undo = {"cgroup": cgm.state(), "rootfs": spec.root.path, "premounted": premounted}
     d.write(undo, name=state.UNDO_FILE)
+    with log.step("cgroups: create"):
+        join = cgm.prepare(lx.resources)
+    if join is not None:
+        rb.push("close cgroup fds", join.close)
+        _record_cgroups(d, undo, cgm)
     if cgroup_warmup is not None:
         with log.step("wait for the cgroup lock warm-up"):
             cgroup_warmup.wait()  # no thread may run across fork
@@ -172,9 +176,10 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
                      extra_env=(f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1") if opts.listen_fds else (),
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
-                     console_fd=console_fd, seccomp=filt,
+                     console_fd=console_fd, seccomp=filt, cgroup_join=join,
                      keep_fds=child_chan.fds() + [fifo_fd] + [fd for _, fd in ns_fds] + log.fds()
-                     + ([console_fd] if console_fd is not None else []))
+                     + ([console_fd] if console_fd is not None else [])
+                     + (join.fds() if join is not None else []))
     # A user namespace (new or joined) must own the PID namespace it gets,
     # and new time offsets must be set before the init is forked: those
     # need runc's two stages. Everything else is one fork.
@@ -193,9 +198,12 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     start_time = start_time[0]
 
     with log.step("cgroups: apply and set resources"):
-        cgm.apply(pid, lx.resources)
-        undo["cgroup"] = cgm.state()  # now with the ancestors apply created
-        d.write(undo, name=state.UNDO_FILE)
+        if join is None:
+            cgm.apply(pid, lx.resources)
+            _record_cgroups(d, undo, cgm)
+        else:
+            join.move(pid)  # only if it could not be born in its v2 cgroup
+            join.close()
         cgm.set(lx.resources, devices=rules)
     for w in cgm.warnings:
         log.warn(w)
@@ -210,10 +218,11 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
         moved = netdev.move_all(lx.net_devices, pid, log)
 
     prepared_idx, prepared_fds = [], []
-    if any(m.uid_mappings or "idmap" in m.extensions or "ridmap" in m.extensions for m in spec.mounts):
+    if needs_fds:
         from . import idmap
         prepared_idx, prepared_fds = idmap.prepare(spec, opts.bundle, pid, log)
-    parent_chan.send({"type": "go", "prepared": prepared_idx, "netdevs": moved})
+    # the init may be building its rootfs meanwhile, and may have failed at it
+    parent_chan.tell({"type": "go", "prepared": prepared_idx, "netdevs": moved})
     if prepared_fds:
         try:
             parent_chan.send({"type": "mountfds"}, fds=prepared_fds)
@@ -266,6 +275,14 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
     return Created(d, st, pid, receiver)
 
 
+def _record_cgroups(d, undo, cgm):
+    """Rewrite the undo file if making the cgroups made ancestors too."""
+    st = cgm.state()
+    if st != undo["cgroup"]:
+        undo["cgroup"] = st
+        d.write(undo, name=state.UNDO_FILE)
+
+
 def device_rules(lx):
     """The device cgroup rules, as runc derives them: linux.resources.devices in
     order, then runc's default allowed devices (those linux.devices does not
@@ -286,7 +303,7 @@ def _spawn_two_stage(cfg, parent_chan, child_chan, rb, log):
     namespace's offsets must be set before its first member is forked.
     """
     lx = cfg.spec.linux
-    c1 = posix.fork()
+    c1 = _fork(cfg, log)
     if c1 == 0:
         parent_chan.close()
         stage1(cfg)  # never returns
@@ -333,7 +350,7 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
                 namespaces.join([("pid", joined[0])], close=False)
             else:
                 linux.unshare(linux.CLONE_NEWPID)
-        pid = posix.fork()
+        pid = _fork(cfg, log)
         if pid == 0:
             parent_chan.close()
             stage1_direct(cfg)  # never returns
@@ -346,6 +363,11 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
     child_chan.close()
     _close_ns_fds(cfg)
     return pid
+
+
+def _fork(cfg, log):
+    """The first child, born in the container's cgroups when the driver allows."""
+    return cfg.cgroup_join.fork(log) if cfg.cgroup_join is not None else posix.fork()
 
 
 def _close_ns_fds(cfg):

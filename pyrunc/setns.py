@@ -107,7 +107,7 @@ def _own_ns(kind):
         return None
 
 
-def exec_process(root, cid, opts, log, cgroup_warmup=None):
+def exec_process(root, cid, opts, log):
     """Run the exec; returns the exit code (0 once started with --detach)."""
     from .container import Container, wait_exit
     c = Container.load(root, cid, lock=False)
@@ -127,7 +127,7 @@ def exec_process(root, cid, opts, log, cgroup_warmup=None):
         if pidfd is None:
             raise StateError("cannot exec in a stopped container")
         try:
-            return _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup)
+            return _spawn(c, proc, lx, pidfd, opts, log, wait_exit)
         finally:
             posix.close(pidfd)
     finally:
@@ -150,7 +150,7 @@ def _ns_flags(lx, init_pid):
     return flags
 
 
-def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
+def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
     capsets = capabilities.CapSets(proc.capabilities, log.warn, user_ns=lx.has("user"))
     flags = _ns_flags(lx, c.pid)
     cgm = c.cgroup_manager()
@@ -181,20 +181,21 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
     if proc.apparmor_profile or proc.selinux_label:
         from . import lsm  # noqa: F401
     root_fd = None if lx.has("mount") else _init_root(pidfd, c.pid)
-    if cgroup_warmup is not None:
-        cgroup_warmup.wait()  # no thread may run across fork
+    join = cgm.prepare_add(opts.cgroup) if cgm is not None else None
     own = None
     if flags & linux.CLONE_NEWPID:
         own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
         if own is not None:
             linux.setns(pidfd, linux.CLONE_NEWPID, "setns pid")
-        pid = posix.fork()
+        pid = join.fork(log) if join is not None else posix.fork()
         if pid == 0:
             parent_chan.close()
             _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
-                   console_fd, filt, root_fd)
+                   console_fd, filt, root_fd, join)
     finally:
+        if join is not None:
+            join.close()
         if own is not None:
             linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
             posix.close(own)
@@ -204,7 +205,9 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit, cgroup_warmup=None):
     if console_fd is not None:
         posix.close(console_fd)
     try:
-        if cgm is not None:
+        if join is not None:
+            join.move(pid)  # only if it could not be born in its v2 cgroup
+        elif cgm is not None:
             with log.step("join the container's cgroups"):
                 cgm.add(pid, opts.cgroup)
         parent_chan.send({"type": "go"})
@@ -267,13 +270,18 @@ def _kill(pid):
         pass
 
 
-def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=None, root_fd=None):
+def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=None, root_fd=None,
+           join=None):
     """The exec'd process until execve. Never returns.
 
     root_fd: the init's root directory when the container has no mount
     namespace of its own (see _init_root); the process chroots into it.
+    join: how it enters the container's cgroups, before any setns (see
+    cgroups.manager.Join).
     """
     try:
+        if join is not None:
+            join.enter()
         for name in ("INT", "TERM", "HUP", "QUIT"):
             signals.default(signals.NAMES[name])
         first = 3 + (opts.preserve_fds or 0)

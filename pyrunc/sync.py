@@ -101,6 +101,15 @@ class Channel:
             n = posix.write(self.wfd, data)
             data = data[n:]
 
+    def tell(self, msg):
+        """send() to a peer that may have failed meanwhile: if it is gone,
+        raise what it reported before it died (ContainerError)."""
+        try:
+            self.send(msg)
+        except BrokenPipeError:
+            self.expect("error")  # raises the peer's own words, or "exited unexpectedly"
+            raise
+
     def recv(self, want_fds=False):
         """Next message (dict), or None on EOF. With want_fds: (msg, [fds]) from the socket."""
         if want_fds:

@@ -5,6 +5,7 @@ pytest keeps only one module named `conftest` importable at a time.
 """
 
 import copy
+import errno
 import json
 import os
 import subprocess
@@ -143,3 +144,16 @@ def assert_refused(runtime, b, *needles, cid="bad"):
     assert os.listdir(runtime.root) == []
     assert mounts_under(b.path) == []
     return p
+
+
+def rmdir_cgroup(d):
+    """Remove a test's own cgroup; a reaped process may still be leaving it (EBUSY)."""
+    for _ in range(100):
+        try:
+            os.rmdir(d)
+            return
+        except OSError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            time.sleep(0.02)
+    os.rmdir(d)

@@ -25,6 +25,7 @@ from pyrunc.cgroups import devices as D
 from pyrunc.cgroups import ebpf as E
 from pyrunc.cgroups.manager import CgroupError
 from pyrunc.spec import Device
+from support import rmdir_cgroup
 
 R = D.Rule
 DENY_ALL = {"allow": False, "access": "rwm"}  # runc spec / podman / containerd
@@ -499,17 +500,7 @@ def own_cgroup(request):
     try:
         yield d
     finally:
-        for _ in range(100):
-            try:
-                os.rmdir(d)
-                break
-            except OSError as e:
-                if e.errno != errno.EBUSY:
-                    raise
-                import time
-                time.sleep(0.01)
-        else:
-            os.rmdir(d)
+        rmdir_cgroup(d)
 
 
 def _probe(cgroup_dirs, ops):

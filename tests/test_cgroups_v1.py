@@ -16,13 +16,14 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from support import base_config
+from support import base_config, rmdir_cgroup
 
 pytestmark = pytest.mark.skipif(
     not os.path.isdir("/sys/fs/cgroup/memory") or os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
@@ -725,3 +726,76 @@ def test_delete_without_pid_namespace_kills_leftover_processes(rt, make_bundle):
     assert p.returncode == 0, p.stderr
     assert wait_for(lambda: all(gone(k) for k in kids)), [k for k in kids if not gone(k)]
     assert existing(want.values()) == []
+
+
+# --- how a new process enters its cgroups (cgroups.manager.Join) ----------------
+
+_JOIN_SCRIPT = r"""
+import json, posix, sys
+from pyrunc.cgroups.manager import Join
+
+class Log:
+    lines = []
+    def debug(self, msg):
+        self.lines.append(msg)
+
+v2, v1, refuse = sys.argv[1], sys.argv[2:-1], sys.argv[-1] == "refuse"
+join = Join(v2, v1)
+if refuse:
+    # a v1 directory: the kernel will not clone into it (EBADF)
+    posix.close(join.clone_fd)
+    join.clone_fd = posix.open(v1[0], posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
+log = Log()
+moved_r, moved_w = posix.pipe()
+out_r, out_w = posix.pipe()
+pid = join.fork(log)
+if pid == 0:
+    join.enter()
+    posix.read(moved_r, 1)
+    with open("/proc/self/cgroup") as f:
+        posix.write(out_w, f.read().encode())
+    posix._exit(0)
+join.close()
+join.move(pid)
+posix.write(moved_w, b"x")
+posix.close(out_w)
+got = b""
+while True:
+    chunk = posix.read(out_r, 65536)
+    if not chunk:
+        break
+    got += chunk
+posix.waitpid(pid, 0)
+print(json.dumps({"cgroup": got.decode(), "log": log.lines}))
+"""
+
+
+@pytest.mark.skipif("" not in HOST, reason="needs the unified hierarchy of a hybrid host")
+@pytest.mark.parametrize("refuse", [False, True], ids=["born-in-v2", "moved-into-v2"])
+def test_join_enters_v1_by_itself_and_v2_by_birth_or_by_move(tmp_path, refuse):
+    """The child writes "0" to each v1 `tasks` file itself; it is born in its v2
+    directory (clone3 CLONE_INTO_CGROUP) or, when the kernel refuses that, the
+    parent moves it, as before. Either way it ends up in every hierarchy."""
+    name = cid(f"join{int(refuse)}")
+    dirs = {key: f"{HOST[key][0].rstrip('/')}{HOST[key][1].rstrip('/')}/{name}"
+            for key in ("", "pids", "memory")}
+    for d in dirs.values():
+        os.mkdir(d)
+    try:
+        repo = Path(__file__).resolve().parent.parent
+        p = subprocess.run([sys.executable, "-c", _JOIN_SCRIPT, dirs[""], dirs["pids"], dirs["memory"],
+                            "refuse" if refuse else "clone"],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+        assert p.returncode == 0, p.stderr
+        res = json.loads(p.stdout)
+        seen = {}
+        for line in res["cgroup"].splitlines():
+            _, ctrls, path = line.split(":", 2)
+            for c in (ctrls.split(",") if ctrls else [""]):
+                seen[c] = path
+        for key, d in dirs.items():
+            assert seen[key] == d[len(HOST[key][0].rstrip("/")):], (key, seen)
+        assert bool(res["log"]) == refuse, res["log"]  # the fallback says why
+    finally:
+        for d in dirs.values():
+            rmdir_cgroup(d)

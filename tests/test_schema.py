@@ -306,6 +306,16 @@ def test_schema_dir_and_unknown_schema():
         schemacheck.validate({}, "nonsense")
 
 
+@pytest.mark.parametrize("fname", ["config-schema.json", "state-schema.json"])
+def test_every_definition_compiles(fname):
+    """Definitions are compiled when an instance first reaches them; each one
+    still compiles (no unsupported keyword waits in a corner no test reaches)."""
+    doc = json.loads((PROJECT / fname).read_text())
+    for name in doc.get("definitions", {}):
+        schemacheck.is_valid(None, f"{fname}#/definitions/{name}")
+        schemacheck._compile(doc["definitions"][name], fname)
+
+
 def test_every_pattern_has_a_fast_predicate():
     """The hot path never imports re: all schema patterns have hand-written matchers."""
     patterns = set()

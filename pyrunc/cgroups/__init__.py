@@ -135,12 +135,14 @@ def warm_up():
 
     Moving a task between cgroups takes cgroup_threadgroup_rwsem for
     writing, and the first writer after a quiet spell waits for an RCU
-    grace period: 5–11 ms on the reference VM, a third of a whole `run`.
-    Later writers within the next grace period pass straight through. So
-    `create` starts by moving itself into the cgroup it is already in
-    (a no-op move that takes the lock) on a thread, while the main thread
-    imports and validates; `wait()` before forking. Any failure is
-    harmless: the real attach just pays the wait itself.
+    grace period: 7–20 ms on the reference VM, a third of a whole `run`.
+    Later writers within the next grace period pass straight through. The
+    fs drivers avoid the move altogether (cgroups.manager.Join); with the
+    systemd driver, systemd moves the init, so `create --systemd-cgroup`
+    starts by moving itself into the cgroup it is already in (a no-op move
+    that takes the lock) on a thread, while the main thread imports and
+    validates; `wait()` before forking. Any failure is harmless: the real
+    move just pays the wait itself.
     """
     import _thread
     w = _Warmup()

@@ -16,7 +16,7 @@ import posix
 import time
 
 from . import CGROUP_ROOT, hierarchies, host_mode, parse_proc_cgroup
-from .manager import CgroupError, Manager, read_file, walk, write_file
+from .manager import CgroupError, Join, Manager, read_file, walk, write_file
 
 # runc's subsystem order: cpuset first (its files must be set before tasks join)
 SUBSYSTEMS = ("cpuset", "devices", "memory", "cpu", "cpuacct", "pids", "blkio", "hugetlb",
@@ -117,7 +117,26 @@ class Fs1Manager(Manager):
             self._mkdir(d)
             write_file(d + "/cgroup.procs", pid)
 
+    def prepare(self, resources=None):
+        for d in self._dirs():
+            self._mkdir(d)
+        return self._join(self.paths)
+
     def add(self, pid, sub=None):
+        for d in dict.fromkeys(self._add_targets(sub).values()):
+            write_file(d + "/cgroup.procs", pid)
+
+    def prepare_add(self, sub=None):
+        return self._join(self._add_targets(sub))
+
+    @staticmethod
+    def _join(targets):
+        """The unified directory is born into (hybrid); every other one joined by its tasks file."""
+        v2 = targets.get(UNIFIED)
+        return Join(v2, [d for d in dict.fromkeys(targets.values()) if d != v2])
+
+    def _add_targets(self, sub):
+        """exec: hierarchy -> directory, `sub` applied; each must exist."""
         targets = {}
         for name in SUBSYSTEMS + (UNIFIED,):
             if self.paths.get(name):
@@ -133,7 +152,7 @@ class Fs1Manager(Manager):
         for d in dict.fromkeys(targets.values()):
             if not _isdir(d):
                 raise CgroupError(f"cgroup {d} does not exist")
-            write_file(d + "/cgroup.procs", pid)
+        return targets
 
     def _mkdir(self, d):
         mount = self.mounts.get(d) or _mount_of(d)

@@ -22,7 +22,7 @@ import posix
 import time
 
 from . import CGROUP_ROOT, convert
-from .manager import CgroupError, Manager, read_file, walk, write_file
+from .manager import CgroupError, Join, Manager, read_file, walk, write_file, write_procs
 from .. import hostpath
 
 PREFIX = convert.PREFIX
@@ -123,6 +123,12 @@ class Fs2Manager(Manager):
     def add(self, pid, sub=None):
         """exec: move `pid` into the container's cgroup, or an existing sub-cgroup of it
         (runc's --cgroup: on v2 a plain path, or "controller:path" where the path is used)."""
+        write_file(self._add_target(sub) + "/cgroup.procs", pid)
+
+    def prepare_add(self, sub=None):
+        return Join(self._add_target(sub))
+
+    def _add_target(self, sub):
         d = self.path
         if sub:
             _ctrl, colon, rel = sub.rpartition(":")
@@ -133,7 +139,11 @@ class Fs2Manager(Manager):
             d = "/".join([self.path] + parts)
         if not hostpath.isdir(d):
             raise CgroupError(f"cgroup {d} does not exist")
-        write_file(d + "/cgroup.procs", pid)
+        return d
+
+    def prepare(self, resources=None):
+        self.apply(-1, resources)
+        return Join(self.path)
 
     def apply(self, pid, resources=None):
         """Create the cgroup (runc CreateCgroupPath) and move `pid` (-1: none) in."""
@@ -148,15 +158,7 @@ class Fs2Manager(Manager):
                     raise CgroupError(f"create cgroup {self.path}: an ancestor keeps disappearing") from None
         if pid is None or pid == -1:
             return
-        # EINVAL: the task is still TASK_NEW (just forked); runc retries too
-        for attempt in range(5):
-            try:
-                write_file(self._file("cgroup.procs"), pid)
-                return
-            except CgroupError as e:
-                if _errno(e) != errno.EINVAL or attempt == 4:
-                    raise
-            time.sleep(0.03)
+        write_procs(self._file("cgroup.procs"), pid)
 
     def _create_path(self, resources):
         if not _inside(self.path):

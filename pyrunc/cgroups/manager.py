@@ -11,7 +11,9 @@ A manager only ever creates, writes and removes the container's own
 cgroups: never the host's hierarchies or another container's.
 """
 
+import errno
 import posix
+import time
 
 from ..errors import ContainerError
 
@@ -40,6 +42,103 @@ def write_file(path, value):
         raise CgroupError(f"write {value!r} to {path}: {_err(e)}", e.errno) from None
     finally:
         posix.close(fd)
+
+
+def write_procs(path, pid):
+    """Move `pid` through a cgroup.procs file. EINVAL while the task is still
+    TASK_NEW (just forked) is retried, as runc does."""
+    for attempt in range(5):
+        try:
+            write_file(path, pid)
+            return
+        except CgroupError as e:
+            if e.errno != errno.EINVAL or attempt == 4:
+                raise
+        time.sleep(0.03)
+
+
+class Join:
+    """How a process not forked yet enters the container's cgroups by itself.
+
+    A parent writing the child's pid to cgroup.procs takes the kernel's
+    global cgroup_threadgroup_rwsem for writing, which waits for an RCU
+    grace period (7-20 ms on the reference VM; runc pays it). Two ways in
+    skip that lock: a process born in its cgroup v2 directory
+    (`clone_fd`, see linux.fork_into_cgroup), and a thread writing "0" -
+    itself - to a v1 `tasks` file, which for a single-threaded process
+    moves the whole process. The child calls enter() before anything else;
+    `procs` is the v2 cgroup.procs the parent writes instead when the
+    kernel could not clone into it (move()).
+    """
+
+    __slots__ = ("clone_fd", "tasks", "procs")
+
+    def __init__(self, v2_dir=None, v1_dirs=()):
+        self.clone_fd = None
+        self.tasks = []  # (path, fd)
+        self.procs = None
+        try:
+            if v2_dir is not None:
+                self.procs = v2_dir + "/cgroup.procs"
+                self.clone_fd = _open(v2_dir, posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
+            for d in v1_dirs:
+                path = d + "/tasks"
+                self.tasks.append((path, _open(path, posix.O_WRONLY | posix.O_CLOEXEC)))
+        except BaseException:
+            self.close()
+            raise
+
+    def fds(self):
+        """What the child must keep open until enter()."""
+        return [fd for _, fd in self.tasks]
+
+    def enter(self):
+        """In the new, single-threaded child: join every v1 hierarchy."""
+        while self.tasks:
+            path, fd = self.tasks.pop(0)
+            try:
+                posix.write(fd, b"0")
+            except OSError as e:
+                raise CgroupError(f"join cgroup {path}: {_err(e)}", e.errno) from None
+            finally:
+                posix.close(fd)
+
+    def fork(self, log):
+        """posix.fork(), the child born in the v2 directory when there is one."""
+        if self.clone_fd is not None:
+            from .. import linux
+            try:
+                pid = linux.fork_into_cgroup(self.clone_fd)
+            except OSError as e:
+                log.debug(f"{e}: the child is moved into its cgroup instead")
+            else:
+                self.procs = None  # born there: nothing left to move
+                return pid
+        return posix.fork()
+
+    def by_itself(self):
+        """Whether the child is in every cgroup once it has called enter()."""
+        return self.procs is None
+
+    def move(self, pid):
+        """The parent's part when the child was not born in its v2 cgroup."""
+        if self.procs is not None:
+            write_procs(self.procs, pid)
+
+    def close(self):
+        for _, fd in self.tasks:
+            posix.close(fd)
+        self.tasks = []
+        if self.clone_fd is not None:
+            posix.close(self.clone_fd)
+            self.clone_fd = None
+
+
+def _open(path, flags):
+    try:
+        return posix.open(path, flags)
+    except OSError as e:
+        raise CgroupError(f"open {path}: {_err(e)}", e.errno) from None
 
 
 def read_file(path):
@@ -74,6 +173,17 @@ class Manager:
         """Move `pid` into the existing cgroup(s) (exec); `sub` is runc exec's
         --cgroup "[controller:]path": a sub-cgroup that must already exist."""
         raise NotImplementedError
+
+    def prepare(self, resources=None):
+        """create: make the cgroup(s) before the fork and return the Join the
+        child enters them by; None when this driver can only move a running
+        process (then apply)."""
+        return None
+
+    def prepare_add(self, sub=None):
+        """exec: the Join into the existing cgroup(s) that add(pid, sub) would
+        move a process into, or None (then add)."""
+        return None
 
     def set(self, resources, devices=None):
         """Apply runtime-spec linux.resources (a validated dict); also used by `update`.

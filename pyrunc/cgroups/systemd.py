@@ -772,6 +772,9 @@ class SystemdManager(Manager):
                 continue
             write_file(d + "/cgroup.procs", pid)
 
+    def prepare_add(self, sub=None):
+        return self.fs.prepare_add(sub) if type(self.fs).add is not Manager.add else None
+
     def add(self, pid, sub=None):
         if type(self.fs).add is not Manager.add:
             return self.fs.add(pid, sub)
