@@ -4,7 +4,7 @@ Needs systemd as PID 1 with D-Bus: runs in the tools/v2vm systemd guest
 (pure cgroup v2), e.g.
 
     ../shared/tools/v2vm/run-in-systemd.sh /work/main \
-        /root/.pyenv/versions/3.11.7/bin/python3.11 -m pytest -q tests/test_cgroups_systemd.py
+        /opt/pyrunc/bin/python -m pytest -q tests/test_cgroups_systemd.py
 
 The guest is slow (software emulation), so the tests are few and coarse:
 each one walks a whole lifecycle and checks both sides, what systemd says

@@ -30,7 +30,8 @@ def _run_in_guest(script, marker):
         pytest.skip("already on a cgroup v2 host: the marked tests run directly")
     if not (V2VM / script).exists():
         pytest.skip(f"{V2VM / script} is not available")
-    cmd = [str(V2VM / script), str(REPO), os.path.realpath(sys.executable), "-m", "pytest", "-q",
+    # sys.executable as it is: a venv's python finds its packages through the venv's path
+    cmd = [str(V2VM / script), str(REPO), sys.executable, "-m", "pytest", "-q",
            "-p", "no:cacheprovider", "-m", marker, "tests"]
     env = dict(os.environ, V2VM_TIMEOUT="1200")
     p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
