@@ -199,7 +199,7 @@ def _stage2(cfg):
     # in its own mount namespace, while the parent sets the limits, and waits
     # only before anything of the user's runs: hooks, the program.
     ahead = (cfg.cgroup_join is not None and cfg.cgroup_join.by_itself() and lx.has("mount")
-             and not lx.net_devices and not idmapped_mounts(spec))
+             and not lx.ns("mount").path and not lx.net_devices and not idmapped_mounts(spec))
     msg = {} if ahead else chan.expect("go")
     posix.setsid()
     if proc.exec_cpu_affinity:

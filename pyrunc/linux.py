@@ -193,13 +193,22 @@ def fork_into_cgroup(cgroup_fd):
     args[0] = CLONE_INTO_CGROUP
     args[4] = _SIGCHLD  # exit_signal
     args[10] = cgroup_fd
-    before()
-    pid = syscall(ctypes.c_long(NR_clone3), ctypes.byref(args), ctypes.c_ulong(_CLONE_ARGS_SIZE))
-    if pid == 0:
-        after_child()
-        return 0
-    err = ctypes.get_errno()
-    after_parent()
+    import _signal
+    # Until the interpreter's after-fork hook has run, no Python signal
+    # handler may: the syscall returns into bytecode, where a handler could
+    # raise in a child that still runs the parent's code (os.fork has no
+    # such gap). Pending signals stay the parent's; the child starts without.
+    mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
+    try:
+        before()
+        pid = syscall(ctypes.c_long(NR_clone3), ctypes.byref(args), ctypes.c_ulong(_CLONE_ARGS_SIZE))
+        if pid == 0:
+            after_child()
+            return 0
+        err = ctypes.get_errno()
+        after_parent()
+    finally:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, mask)
     if pid < 0:
         raise SyscallError(err, "clone3 into cgroup")
     return pid

@@ -341,6 +341,7 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
     lx = cfg.spec.linux
     pidns = lx.ns("pid")
     own = None
+    new_pidns = False
     if pidns is not None:
         own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
     try:
@@ -350,7 +351,8 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
                 namespaces.join([("pid", joined[0])], close=False)
             else:
                 linux.unshare(linux.CLONE_NEWPID)
-        pid = _fork(cfg, log)
+                new_pidns = True
+        pid = _fork(cfg, log, (lambda: _fresh_pid_ns(own)) if new_pidns else None)
         if pid == 0:
             parent_chan.close()
             stage1_direct(cfg)  # never returns
@@ -365,9 +367,18 @@ def _spawn_direct(cfg, parent_chan, child_chan, rb, log):
     return pid
 
 
-def _fork(cfg, log):
+def _fresh_pid_ns(own):
+    """Another new PID namespace for the init: a failed clone spent the first
+    pid of the last one, and the kernel refuses every later fork into it."""
+    linux.setns(own, linux.CLONE_NEWPID, "setns back to the runtime's PID namespace")
+    linux.unshare(linux.CLONE_NEWPID)
+
+
+def _fork(cfg, log, after_failed_clone=None):
     """The first child, born in the container's cgroups when the driver allows."""
-    return cfg.cgroup_join.fork(log) if cfg.cgroup_join is not None else posix.fork()
+    if cfg.cgroup_join is None:
+        return posix.fork()
+    return cfg.cgroup_join.fork(log, after_failed_clone)
 
 
 def _close_ns_fds(cfg):

@@ -210,7 +210,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         elif cgm is not None:
             with log.step("join the container's cgroups"):
                 cgm.add(pid, opts.cgroup)
-        parent_chan.send({"type": "go"})
+        parent_chan.tell({"type": "go"})  # the child may have failed joining its cgroups
         msg = parent_chan.recv()
         if agent is not None and msg is not None and msg.get("type") == "seccomp":
             # seccomp notify: the child loaded its filter and announces the listener fd

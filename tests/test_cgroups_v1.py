@@ -739,21 +739,41 @@ class Log:
     def debug(self, msg):
         self.lines.append(msg)
 
-v2, v1, refuse = sys.argv[1], sys.argv[2:-1], sys.argv[-1] == "refuse"
+v2, v1, mode = sys.argv[1], sys.argv[2:-1], sys.argv[-1]
 join = Join(v2, v1)
-if refuse:
+if mode != "clone":
     # a v1 directory: the kernel will not clone into it (EBADF)
     posix.close(join.clone_fd)
     join.clone_fd = posix.open(v1[0], posix.O_PATH | posix.O_DIRECTORY | posix.O_CLOEXEC)
 log = Log()
+after_failed_clone = None
+dead_ns = None
+if mode == "refuse-in-new-pidns":
+    from pyrunc import linux
+    from pyrunc.parent import _fresh_pid_ns
+    own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
+    linux.unshare(linux.CLONE_NEWPID)
+    # what the fallback has to undo: the refused clone spent the namespace's first pid
+    try:
+        linux.fork_into_cgroup(join.clone_fd)
+    except OSError:
+        pass
+    try:
+        p = posix.fork()
+        if p == 0:
+            posix._exit(0)
+        posix.waitpid(p, 0)
+    except OSError as e:
+        dead_ns = e.errno
+    after_failed_clone = lambda: _fresh_pid_ns(own)
 moved_r, moved_w = posix.pipe()
 out_r, out_w = posix.pipe()
-pid = join.fork(log)
+pid = join.fork(log, after_failed_clone)
 if pid == 0:
     join.enter()
     posix.read(moved_r, 1)
     with open("/proc/self/cgroup") as f:
-        posix.write(out_w, f.read().encode())
+        posix.write(out_w, (str(posix.getpid()) + "\n" + f.read()).encode())
     posix._exit(0)
 join.close()
 join.move(pid)
@@ -766,25 +786,28 @@ while True:
         break
     got += chunk
 posix.waitpid(pid, 0)
-print(json.dumps({"cgroup": got.decode(), "log": log.lines}))
+child_pid, _, cgroup = got.decode().partition("\n")
+print(json.dumps({"cgroup": cgroup, "log": log.lines, "pid": int(child_pid), "dead_ns": dead_ns}))
 """
 
 
 @pytest.mark.skipif("" not in HOST, reason="needs the unified hierarchy of a hybrid host")
-@pytest.mark.parametrize("refuse", [False, True], ids=["born-in-v2", "moved-into-v2"])
-def test_join_enters_v1_by_itself_and_v2_by_birth_or_by_move(tmp_path, refuse):
+@pytest.mark.parametrize("mode", ["clone", "refuse", "refuse-in-new-pidns"])
+def test_join_enters_v1_by_itself_and_v2_by_birth_or_by_move(tmp_path, mode):
     """The child writes "0" to each v1 `tasks` file itself; it is born in its v2
     directory (clone3 CLONE_INTO_CGROUP) or, when the kernel refuses that, the
-    parent moves it, as before. Either way it ends up in every hierarchy."""
-    name = cid(f"join{int(refuse)}")
+    parent moves it, as before. Either way it ends up in every hierarchy. A
+    refused clone into a new PID namespace leaves it unusable (the kernel's
+    ENOMEM): the fallback forks into a fresh one, as `create` does."""
+    refuse = mode != "clone"
+    name = cid(f"join{len(mode)}")
     dirs = {key: f"{HOST[key][0].rstrip('/')}{HOST[key][1].rstrip('/')}/{name}"
             for key in ("", "pids", "memory")}
     for d in dirs.values():
         os.mkdir(d)
     try:
         repo = Path(__file__).resolve().parent.parent
-        p = subprocess.run([sys.executable, "-c", _JOIN_SCRIPT, dirs[""], dirs["pids"], dirs["memory"],
-                            "refuse" if refuse else "clone"],
+        p = subprocess.run([sys.executable, "-c", _JOIN_SCRIPT, dirs[""], dirs["pids"], dirs["memory"], mode],
                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(repo)})
         assert p.returncode == 0, p.stderr
         res = json.loads(p.stdout)
@@ -796,6 +819,9 @@ def test_join_enters_v1_by_itself_and_v2_by_birth_or_by_move(tmp_path, refuse):
         for key, d in dirs.items():
             assert seen[key] == d[len(HOST[key][0].rstrip("/")):], (key, seen)
         assert bool(res["log"]) == refuse, res["log"]  # the fallback says why
+        if mode == "refuse-in-new-pidns":
+            assert res["dead_ns"] == errno.ENOMEM, res
+            assert res["pid"] == 1, res  # the init of the fresh namespace
     finally:
         for d in dirs.values():
             rmdir_cgroup(d)

@@ -602,11 +602,15 @@ def _cgroup_dirs(pid):
     return out
 
 
-@pytest.mark.parametrize("next_cmd,mount_ns", [("state", True), ("list", True), ("list", False)])
-def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd, mount_ns):
+@pytest.mark.parametrize("next_cmd,mount_ns,nested", [("state", True, False), ("list", True, False),
+                                                      ("list", False, False), ("state", True, True)])
+def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd, mount_ns, nested):
     """No rollback runs: the next command finds the debris and undoes what the create had
-    made outside its directory (cgroups; host mounts when there is no mount namespace)."""
+    made outside its directory (cgroups, with the parents it made for a nested cgroupsPath;
+    host mounts when there is no mount namespace)."""
     hook_pid_file, hm = rt.workdir / "hook.pid", f"{marker()}.75"
+    if nested:
+        bad.config["linux"]["cgroupsPath"] = f"/pyrunc-test-{marker()}/k9"
     if not mount_ns:
         lx = bad.config["linux"]
         lx["namespaces"] = [n for n in lx["namespaces"] if n["type"] != "mount"]
@@ -622,6 +626,8 @@ def test_kill9_create_during_hook_leaves_nothing(rt, bad, next_cmd, mount_ns):
         assert inits, "no container init while the createRuntime hook runs"
         cgroups = _cgroup_dirs(inits[0][0])
         assert cgroups, "the init is in no cgroup of its own"
+        if nested:
+            cgroups += [os.path.dirname(d) for d in cgroups]
         p.kill()
         p.wait(timeout=10)
         # the init sees its parent die (EOF on the sync channel) and exits

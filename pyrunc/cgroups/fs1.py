@@ -192,7 +192,7 @@ class Fs1Manager(Manager):
                 pass  # a parent another container now uses: not ours to remove any more
 
     def state(self):
-        return {"driver": self.driver, "paths": self.paths, "created": self.created}
+        return {"driver": self.driver, "paths": dict(self.paths), "created": list(self.created)}
 
     # --- resources ----------------------------------------------------------
 

@@ -103,14 +103,21 @@ class Join:
             finally:
                 posix.close(fd)
 
-    def fork(self, log):
-        """posix.fork(), the child born in the v2 directory when there is one."""
+    def fork(self, log, after_failed_clone=None):
+        """posix.fork(), the child born in the v2 directory when there is one.
+
+        `after_failed_clone` runs before the fallback fork: a clone the kernel
+        refused may have spent the first pid of a new PID namespace, and the
+        kernel then refuses every later fork into it (the caller makes a new one).
+        """
         if self.clone_fd is not None:
             from .. import linux
             try:
                 pid = linux.fork_into_cgroup(self.clone_fd)
             except OSError as e:
                 log.debug(f"{e}: the child is moved into its cgroup instead")
+                if after_failed_clone is not None:
+                    after_failed_clone()
             else:
                 self.procs = None  # born there: nothing left to move
                 return pid
