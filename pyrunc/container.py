@@ -195,7 +195,7 @@ class Container:
         if all_processes:
             cgm = self.cgroup_manager()
             if cgm is not None:
-                self._kill_cgroup(cgm, sig, wait=False)
+                kill_cgroup(cgm, sig, wait=False)
             else:
                 self._signal_all(sig)
             return
@@ -251,7 +251,7 @@ class Container:
             cgm = self.cgroup_manager()
             if cgm is not None:
                 # kills every member, thawing a paused container so the kill lands
-                self._kill_cgroup(cgm, signals.SIGKILL)
+                kill_cgroup(cgm, signals.SIGKILL)
             else:
                 self._signal_init(signals.SIGKILL)
             if not self._wait_gone():
@@ -317,7 +317,7 @@ class Container:
         if cgm is not None:
             # without a PID namespace of its own, the init's death does not end
             # the rest of the container: everything left in the cgroup goes
-            self._kill_cgroup(cgm, signals.SIGKILL)
+            kill_cgroup(cgm, signals.SIGKILL)
             cgm.destroy()
             for w in cgm.warnings:
                 log.warn(w)
@@ -337,8 +337,6 @@ class Container:
         from .cgroups.manager import load_manager
         return load_manager(st)
 
-    def _kill_cgroup(self, cgm, sig, wait=True):
-        kill_cgroup(cgm, sig, wait)
 
 def wait_exit(pid, forward=True):
     """Foreground `run`: wait for our child `pid`, forwarding signals; exit code as runc."""
