@@ -125,6 +125,16 @@ class Receiver:
         import _socket
         self.parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         self.child_fd = child.detach()
+        self.size = _terminal_size(0)
+
+    def initial_size(self, configured):
+        """The size the pty is made with: ours, when we have a terminal.
+
+        proxy() gives the pty our size anyway; doing it only once the
+        process runs sends it a SIGWINCH it may not be ready for (a trap
+        set, a `read` interrupted, a prompt redrawn).
+        """
+        return self.size or configured
 
     def receive(self):
         import _socket
@@ -181,6 +191,14 @@ def proxy(master, pid, wait_exit):
         if saved is not None:
             termios.tcsetattr(0, termios.TCSADRAIN, saved)
         posix.close(master)
+
+
+def _terminal_size(fd):
+    try:
+        rows, cols = linux.get_winsize(fd)
+    except OSError:
+        return None
+    return {"height": rows, "width": cols} if rows or cols else None
 
 
 def _copy_winsize(src, dst):

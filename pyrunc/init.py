@@ -40,7 +40,7 @@ class InitConfig:
 
     __slots__ = ("spec", "cid", "bundle", "log", "chan", "fifo_fd", "preserve_fds",
                  "no_pivot", "no_new_keyring", "capsets", "ns_fds", "new_user", "state_for_hooks",
-                 "keep_fds", "extra_env", "console_fd", "seccomp", "cgroup_join")
+                 "keep_fds", "extra_env", "console_fd", "console_size", "seccomp", "cgroup_join")
 
     def __init__(self, **kw):
         for k in self.__slots__:
@@ -253,7 +253,7 @@ def _stage2(cfg):
         from . import console
         with log.step("console"):
             # runc binds /dev/console only in a mount namespace of the container's own
-            console.setup(rootfd, cfg.console_fd, proc.console_size, dev_console=lx.has("mount"))
+            console.setup(rootfd, cfg.console_fd, cfg.console_size, dev_console=lx.has("mount"))
     rootfs.finalize(spec, rootfd, log)
 
     # seccomp (runc's order): without noNewPrivileges the filter is loaded just

@@ -129,6 +129,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
         return hook_state(opts.id, opts.bundle, spec.annotations, pid, status)
 
     console_fd = receiver = None
+    console_size = spec.process.console_size
     if spec.process.terminal:
         from . import console
         if opts.console_socket:
@@ -137,6 +138,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
             receiver = console.Receiver()  # foreground run -t: we are the console socket
             rb.push("close console socket", receiver.parent.close)
             console_fd = receiver.child_fd
+            console_size = receiver.initial_size(console_size)
         rb.push("close console socket", _close_quietly, console_fd)
     # seccomp: the filter validate.check built (cached); with SCMP_ACT_NOTIFY the
     # agent at listenerPath is connected to now, before any process exists
@@ -176,7 +178,7 @@ def _create(opts, spec, rules, ns_fds, capsets, rb, log, cgroup_warmup=None):
                      extra_env=(f"LISTEN_FDS={opts.listen_fds}", "LISTEN_PID=1") if opts.listen_fds else (),
                      no_new_keyring=opts.no_new_keyring, capsets=capsets, ns_fds=ns_fds,
                      new_user=new_user, state_for_hooks=state_for_hooks,
-                     console_fd=console_fd, seccomp=filt, cgroup_join=join,
+                     console_fd=console_fd, console_size=console_size, seccomp=filt, cgroup_join=join,
                      keep_fds=child_chan.fds() + [fifo_fd] + [fd for _, fd in ns_fds] + log.fds()
                      + ([console_fd] if console_fd is not None else [])
                      + (join.fds() if join is not None else []))

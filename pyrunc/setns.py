@@ -155,6 +155,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
     flags = _ns_flags(lx, c.pid)
     cgm = c.cgroup_manager()
     console_fd = receiver = None
+    console_size = proc.console_size
     if proc.terminal:
         from . import console
         if opts.console_socket:
@@ -162,6 +163,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         else:
             receiver = console.Receiver()
             console_fd = receiver.child_fd
+            console_size = receiver.initial_size(console_size)
         import _socket  # noqa: F401 - the child cannot import inside the container
         from . import mounts, sync  # noqa: F401 - likewise
     # seccomp: the container's profile applies to exec'd processes too (runc); the
@@ -192,7 +194,7 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         if pid == 0:
             parent_chan.close()
             _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
-                   console_fd, filt, root_fd, join)
+                   console_fd, console_size, filt, root_fd, join)
     finally:
         if join is not None:
             join.close()
@@ -270,8 +272,8 @@ def _kill(pid):
         pass
 
 
-def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=None, root_fd=None,
-           join=None):
+def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, console_size, filt=None,
+           root_fd=None, join=None):
     """The exec'd process until execve. Never returns.
 
     root_fd: the init's root directory when the container has no mount
@@ -309,7 +311,7 @@ def _child(chan, pidfd, flags, proc, capsets, opts, cid, log, console_fd, filt=N
             process.set_oom_score_adj(procfd, proc.oom_score_adj)
         if console_fd is not None:
             from . import console
-            console.setup(rootfd, console_fd, proc.console_size, dev_console=False)
+            console.setup(rootfd, console_fd, console_size, dev_console=False)
         # seccomp, in runc's order (see init._stage2): without noNewPrivileges just
         # before the user switch (CAP_SYS_ADMIN), otherwise as late as possible
         early = None

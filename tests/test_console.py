@@ -625,9 +625,12 @@ def outer(runtime):
         o.close()
 
 
-# the size is read after the first input: a runtime copies the outer size when it starts
-# proxying, which may be after the process started (runc does the same)
 SCRIPT_FG = "tty; echo ready; read x; stty size; echo got:$x; exit 7"
+
+# the pty has the outer terminal's size from the start: no SIGWINCH reaches a process
+# that was quick to set a trap (runc resizes once the process runs, a race; a shell's
+# `read` interrupted by it returns early)
+SCRIPT_SIZE_AT_START = "trap 'echo WINCH' WINCH; stty size; echo ready; read x; echo got:$x"
 
 
 def test_foreground_run_tty_proxies_io_size_and_exit(runtime, make_bundle, outer):
@@ -662,6 +665,16 @@ def test_foreground_run_tty_forwards_sigwinch(runtime, make_bundle, outer):
     assert termios.tcgetattr(o.slave) == o.before
 
 
+def test_foreground_run_tty_size_from_the_start(runtime, make_bundle, outer):
+    b = make_bundle(config=tty_config(SCRIPT_SIZE_AT_START, consoleSize={"height": 5, "width": 6}))
+    o = outer("run", "--bundle", b, new_id(), rows=33, cols=77)
+    o.term.expect("ready\n")
+    o.term.write("x\n")
+    assert o.wait() == 0
+    # the outer terminal's size wins over consoleSize, as once runc's proxy resized
+    assert o.term.drain().splitlines() == ["33 77", "ready", "x", "got:x"]
+
+
 def test_foreground_run_tty_stdin_eof_and_output_after(runtime, make_bundle, outer):
     # ^D in the container's cooked terminal: read hits EOF, the process still finishes its output
     b = make_bundle(config=tty_config("echo ready; cat; echo after-eof; exit 0"))
@@ -686,6 +699,16 @@ def test_foreground_exec_tty(runtime, make_bundle, outer):
     assert lines == ["/dev/pts/0", "ready", "exec-input", "30 90", "got:exec-input"], lines
     assert termios.tcgetattr(o.slave) == o.before
     assert runtime.status(cid) == "running"
+
+
+def test_foreground_exec_tty_size_from_the_start(runtime, make_bundle, outer):
+    b = make_bundle(["sleep", "300"])
+    cid = start_sleeper(runtime, b)
+    o = outer("exec", "-t", cid, *sh(SCRIPT_SIZE_AT_START), rows=31, cols=91)
+    o.term.expect("ready\n")
+    o.term.write("y\n")
+    assert o.wait() == 0
+    assert o.term.drain().splitlines() == ["31 91", "ready", "y", "got:y"]
 
 
 # --- no terminal: stdio passthrough ---------------------------------------------------------
