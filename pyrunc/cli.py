@@ -229,9 +229,9 @@ def cmd_start(g, v, args, log):
     from . import container
     c = container.Container.load(g["root"], args[0])
     try:
-        c.start(log)
+        c.start(log, hold=True)
     finally:
-        c.close()
+        c.close()  # lets the program run
     return 0
 
 

@@ -19,11 +19,12 @@ from .errors import NotExistError, PyruncError, StateError
 
 
 class Container:
-    __slots__ = ("dir", "st")
+    __slots__ = ("dir", "st", "held")
 
     def __init__(self, d, st):
         self.dir = d
         self.st = st
+        self.held = None  # the exec fifo of start(hold=True)
 
     @classmethod
     def load(cls, root, cid, lock=True, name=None):
@@ -51,6 +52,9 @@ class Container:
         return state.status_of(self.st, self.dir)
 
     def close(self):
+        if self.held is not None:
+            posix.close(self.held)
+            self.held = None
         self.dir.close()
 
     # --- views -------------------------------------------------------------
@@ -92,15 +96,30 @@ class Container:
 
     # --- transitions -------------------------------------------------------
 
-    def start(self, log):
+    def start(self, log, hold=False):
+        """Run the user program.
+
+        hold: keep the init waiting until close() (`pyrunc start`, which
+        closes as it exits): the program then runs after `start` has
+        returned, as runc's does (its init's exec takes the Go runtime
+        1-4 ms after `start` read the fifo). Callers that read its output
+        right after `start` rely on that: podman attaches its stdin only
+        once `start` returned, and conmon closing the attach socket with
+        that input unread makes podman drop the output it had queued.
+        """
         status = self.status()
         if status == state.STOPPED:
             raise StateError("cannot start a container that has stopped")
         if status != state.CREATED:
             raise StateError("cannot start an already running container")
-        with log.step("open exec fifo"):
-            self._exec_fifo()
         poststart = self._hooks("poststart")
+        with log.step("open exec fifo"):
+            fifo = self._exec_fifo(wait_exec=bool(poststart))
+        if fifo is not None:
+            if hold:
+                self.held = fifo
+            else:
+                posix.close(fifo)
         if poststart:
             from . import hooks as hookrun
             try:
@@ -110,12 +129,17 @@ class Container:
                 self._signal_init(signals.SIGKILL)
                 raise
 
-    def _exec_fifo(self):
-        """Release the init through the exec fifo and wait until it has exec'd.
+    def _exec_fifo(self, wait_exec):
+        """Release the init through the exec fifo.
 
         The init blocks opening the fifo for writing; our open lets it go on.
-        It writes "0" (or "E<reason>" if a startContainer hook failed) and
-        execs, which closes its end: EOF means the user program is running.
+        It writes "0" (or "E<reason>" if a startContainer hook failed). With
+        wait_exec (poststart hooks follow: they run once the program does)
+        it execs at once, which closes its end: EOF means the program is
+        running. Otherwise it waits, before its exec, until the fifo has no
+        reader (if its seccomp profile lets it make that wait), and the fifo
+        is returned open: closing it lets the program run
+        (init._wait_and_exec).
         Until the init has connected, a non-blocking read says "no writer"
         (b"") and we check it is alive between short sleeps; once it has
         (EAGAIN, or data), reads block. No select/poll: `select` is a
@@ -144,15 +168,22 @@ class Container:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.01)
             posix.set_blocking(fd, True)
-            data += state.read_all(fd)
-        finally:
+            if not data:
+                data = posix.read(fd, 1)
+            if data[:1] != b"0" or wait_exec:
+                data += state.read_all(fd)
+        except BaseException:
             posix.close(fd)
+            raise
+        if data[:1] != b"0" or wait_exec:
+            posix.close(fd)
+            fd = None
         try:
             posix.unlink(state.FIFO, dir_fd=d.fd)
         except FileNotFoundError:
             pass
         if data[:1] == b"0":
-            return
+            return fd
         if data[:1] == b"E":
             raise PyruncError(data[1:].decode(errors="replace"))
         raise PyruncError("container init exited before starting the container process")

@@ -16,7 +16,9 @@ for the parent's "go" (cgroup limits set; before the rootfs when it
 carries network devices or idmapped mounts), lets the parent run the
 prestart/createRuntime hooks, runs createContainer hooks, pivots, applies
 the process attributes, reports "ready", and then blocks opening the exec
-fifo until `start`; startContainer hooks; execve.
+fifo until `start`; startContainer hooks; "0" on the fifo; waits for
+`start` to let go of it (unless poststart hooks wait for the program);
+execve.
 
 Both stages talk to the parent only over the sync channel. EOF on it
 means the parent died: the child exits, so a killed `create` leaves no
@@ -33,6 +35,8 @@ from .errors import ContainerError, PyruncError
 # dispositions Python changes at start-up and that execve would keep
 _PY_IGNORED = ("PIPE", "XFSZ")
 _PARENT_HANDLED = ("INT", "TERM", "HUP", "QUIT")
+# the longest the init waits, once released, for the fifo's reader to close it
+HOLD_MS = 100
 
 
 class InitConfig:
@@ -323,6 +327,10 @@ def _wait_and_exec(cfg, procfd, path, env):
         posix._exit(1)
     cfg.log.debug(f"exec {path}")
     posix.write(fifo, b"0")
+    if not spec.hooks.poststart and (cfg.seccomp is None or cfg.seccomp.allows("ppoll")):
+        # `start` lets go of the fifo as it returns (Container.start, hold);
+        # bounded, for other readers such as `cat exec.fifo`
+        linux.wait_hangup(fifo, HOLD_MS)
     try:
         process.execve(path, proc.args, env)
     except OSError as e:

@@ -22,9 +22,9 @@ _syscall.restype = ctypes.c_long
 
 _NR_ARCH = {
     "x86_64": {"pivot_root": 155, "keyctl": 250, "sched_setattr": 314, "ioprio_set": 251,
-               "set_mempolicy": 238, "kcmp": 312},
+               "set_mempolicy": 238, "kcmp": 312, "ppoll": 271},
     "aarch64": {"pivot_root": 41, "keyctl": 219, "sched_setattr": 274, "ioprio_set": 30,
-                "set_mempolicy": 237, "kcmp": 272},
+                "set_mempolicy": 237, "kcmp": 272, "ppoll": 73},
 }.get(posix.uname().machine, {})
 NR_pidfd_send_signal = 424
 NR_open_tree = 428
@@ -528,6 +528,26 @@ def get_winsize(fd):
 def set_winsize(fd, rows, cols):
     ws = _Winsize(rows, cols, 0, 0)
     _check(_libc.ioctl(ctypes.c_int(fd), ctypes.c_ulong(0x5414), ctypes.byref(ws)), "TIOCSWINSZ")
+
+
+class _PollFd(ctypes.Structure):
+    _fields_ = [("fd", ctypes.c_int), ("events", ctypes.c_short), ("revents", ctypes.c_short)]
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("sec", ctypes.c_long), ("nsec", ctypes.c_long)]
+
+
+def wait_hangup(fd, timeout_ms):
+    """Block until fd reports POLLERR/POLLHUP (for a pipe's write end: its
+    last reader closed) or timeout_ms passed; True if it did. The raw ppoll
+    syscall on every arch (libc's poll() is `poll` on some): a seccomp
+    profile is asked about this one name (seccomp.RUNTIME_CALLS)."""
+    pfd = _PollFd(fd, 0, 0)  # no events asked: only the ones poll always reports
+    ts = _Timespec(timeout_ms // 1000, timeout_ms % 1000 * 1000000)
+    n = _syscall(ctypes.c_long(_NR_ARCH["ppoll"]), ctypes.byref(pfd), ctypes.c_ulong(1), ctypes.byref(ts),
+                 None, ctypes.c_ulong(8))
+    return n > 0
 
 
 class _IfReqFlags(ctypes.Structure):

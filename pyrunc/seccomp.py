@@ -101,14 +101,20 @@ def arch_token(name):
 class Filter:
     """A built libseccomp context, ready for `load` in the container process."""
 
-    __slots__ = ("ctx", "notify", "listener_path", "listener_metadata", "unknown")
+    __slots__ = ("ctx", "notify", "listener_path", "listener_metadata", "unknown", "_allowed")
 
-    def __init__(self, ctx, notify, listener_path, listener_metadata, unknown):
+    def __init__(self, ctx, notify, listener_path, listener_metadata, unknown, allowed=frozenset()):
         self.ctx = ctx
         self.notify = notify
         self.listener_path = listener_path
         self.listener_metadata = listener_metadata
         self.unknown = unknown
+        self._allowed = allowed
+
+    def allows(self, name):
+        """Whether the filter lets syscall `name` through whatever its arguments:
+        may the runtime still make that call once the filter is loaded?"""
+        return name in self._allowed
 
     def load(self):
         """Container process: load the filter; the notify listener fd, or -1."""
@@ -270,10 +276,27 @@ def _build(sc, log, where, warn):
             else:
                 log.debug(msg)
         ok = True
-        return Filter(ctx, notify, listener, metadata, tuple(unknown))
+        return Filter(ctx, notify, listener, metadata, tuple(unknown), _allowed(default, syscalls))
     finally:
         if not ok:
             lib.seccomp_release(ctx)
+
+
+def _allowed(default, syscalls):
+    """The syscalls of RUNTIME_CALLS a profile allows unconditionally: named
+    only by SCMP_ACT_ALLOW rules without argument conditions, or by no rule
+    under an SCMP_ACT_ALLOW default."""
+    verdict = {}
+    for s in syscalls:
+        plain = s.get("action") == "SCMP_ACT_ALLOW" and not s.get("args")
+        for name in s.get("names") or ():
+            if name in RUNTIME_CALLS:
+                verdict[name] = verdict.get(name, True) and plain
+    return frozenset(n for n in RUNTIME_CALLS if verdict.get(n, default == "SCMP_ACT_ALLOW"))
+
+
+# optional calls the init makes after the filter is loaded, only if allowed (Filter.allows)
+RUNTIME_CALLS = ("ppoll",)
 
 
 # --- the container process ----------------------------------------------------

@@ -157,3 +157,17 @@ def rmdir_cgroup(d):
                 raise
             time.sleep(0.02)
     os.rmdir(d)
+
+
+def wait_exec(pid, comm, timeout=5.0):
+    """`start` and `run -d` return before the init's execve, as runc's do:
+    wait until the container process is the program, not the runtime's init."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+                return
+        except FileNotFoundError:
+            break
+        time.sleep(0.005)
+    raise AssertionError(f"pid {pid} never became {comm!r}")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 
 import pyrunc
-from support import base_config
+from support import base_config, wait_exec
 
 TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)"
 LOGRUS = re.compile(r'^time="(' + TS + r')" level=(\w+) msg=("(?:[^"\\]|\\.)*"|\S+)$')
@@ -497,7 +497,7 @@ def test_run_detach(runtime, bundle):
         assert (p.returncode, p.stderr) == (0, ""), flag
         st = runtime.state(f"det{flag}")
         assert st["status"] == "running"
-        assert open(f"/proc/{st['pid']}/cmdline").read().startswith("sleep")
+        wait_exec(st["pid"], "sleep")
 
 
 def test_run_keep(runtime, make_bundle):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from support import mounts_under
+from support import mounts_under, wait_exec
 
 HOST_PIDNS = os.readlink("/proc/self/ns/pid")
 _seq = itertools.count()
@@ -462,6 +462,7 @@ def test_duplicate_id_leaves_first_container_intact(rt, make_bundle, first_statu
     assert rt.status("dup") == first_status
     if first_status == "created":
         rt("start", "dup", check=True)
+    wait_exec(before["pid"], "sleep")
     assert open(f"/proc/{before['pid']}/cmdline").read().split("\0")[:2] == ["sleep", m1]
     assert rt("delete", "--force", "dup").returncode == 0
     assert_nothing_left(rt, "dup", [b1, b2], [m1, m2])

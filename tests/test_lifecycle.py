@@ -4,6 +4,7 @@ import json
 import os
 import time
 
+from support import wait_exec
 
 
 def test_create_start_kill_delete(runtime, bundle, tmp_path):
@@ -18,7 +19,7 @@ def test_create_start_kill_delete(runtime, bundle, tmp_path):
     assert st["id"] == "c1"
     assert runtime("start", "c1").returncode == 0
     assert runtime.status("c1") == "running"
-    assert open(f"/proc/{st['pid']}/cmdline").read().startswith("sleep")
+    wait_exec(st["pid"], "sleep")
     assert runtime("kill", "c1", "KILL").returncode == 0
     assert runtime.wait_status("c1", "stopped")
     stopped = runtime("state", "c1").stdout
@@ -65,6 +66,22 @@ def test_start_twice(runtime, bundle):
     p = runtime("start", "c4")
     assert p.returncode == 1
     assert "cannot start an already running container" in p.stderr
+
+
+def test_exec_fifo_reader_holds_the_program_back_for_a_bounded_time(runtime, bundle):
+    # `pyrunc start` keeps the fifo open until it exits, so that the program runs
+    # after `start` returned (as with runc); any other reader (runc users start a
+    # container with `cat exec.fifo`) only delays it
+    runtime.create("held", bundle)
+    pid = runtime.state("held")["pid"]
+    fd = os.open(os.path.join(runtime.root, "held", "exec.fifo"), os.O_RDONLY)
+    try:
+        assert os.read(fd, 1) == b"0"
+        assert open(f"/proc/{pid}/comm").read().strip() != "sleep", "exec'd while the fifo was held"
+        wait_exec(pid, "sleep")
+        assert os.read(fd, 16) == b""  # the init's end closed at execve
+    finally:
+        os.close(fd)
 
 
 def test_zombie_init_reported_stopped(runtime, make_bundle):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from support import assert_refused, base_config, mounts_under
+from support import assert_refused, base_config, mounts_under, wait_exec
 
 
 def sh(script):
@@ -31,17 +31,6 @@ def run(runtime, b, cid="c", *flags):
 def run_cfg(runtime, make_bundle, cfg, cid="c", *flags):
     p = run(runtime, make_bundle(config=cfg), cid, *flags)
     return p
-
-
-def wait_exec(pid, comm, timeout=5.0):
-    """`start` returns once the init let go of the exec fifo, before its execve:
-    wait until the container process is the program, not the runtime's init."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
-            return
-        time.sleep(0.005)
-    raise AssertionError(f"pid {pid} never became {comm!r}")
 
 
 def create_started(runtime, b, cid, comm="sleep"):

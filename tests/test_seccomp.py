@@ -112,6 +112,41 @@ def test_profile_without_newer_syscalls_still_runs(runtime, make_bundle, nnp):
     assert p.stdout == "ok\n"
 
 
+@pytest.mark.parametrize("nnp", [True, False])
+def test_kill_default_without_ppoll_still_starts(runtime, make_bundle, nnp):
+    """After the filter is loaded the init waits for `start` to let go of the
+    exec fifo (a ppoll) only if the profile allows it: under a KILL default that
+    does not list ppoll, it execs at once, as before."""
+    prof = {"defaultAction": "SCMP_ACT_KILL_PROCESS",
+            "syscalls": [{"names": ECHO_OK_SYSCALLS + USER_SWITCH_SYSCALLS, "action": "SCMP_ACT_ALLOW"}]}
+    b = with_seccomp(make_bundle, ["sh", "-c", "echo ok > /tmp/started"], prof, noNewPrivileges=nnp)
+    cid = uid("kp")
+    runtime.create(cid, b)
+    runtime("start", cid, check=True)
+    assert runtime.wait_status(cid, "stopped")
+    assert (b.rootfs / "tmp" / "started").read_text() == "ok\n"
+    assert runtime("delete", cid).returncode == 0
+
+
+@pytest.mark.parametrize("profile, allowed", [
+    ({"defaultAction": "SCMP_ACT_ALLOW"}, True),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_ERRNO"}]}, False),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "ppoll"], "action": "SCMP_ACT_ALLOW"}]},
+     True),
+    ({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["poll"], "action": "SCMP_ACT_ALLOW"}]}, False),
+    ({"defaultAction": "SCMP_ACT_ERRNO",
+      "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_ALLOW",
+                    "args": [{"index": 1, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, False),
+    ({"defaultAction": "SCMP_ACT_ERRNO",
+      "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_ALLOW"},
+                   {"names": ["ppoll"], "action": "SCMP_ACT_NOTIFY"}]}, False),
+    ({"defaultAction": "SCMP_ACT_KILL", "syscalls": [{"names": ["ppoll"], "action": "SCMP_ACT_LOG"}]}, False),
+])
+def test_runtime_calls_allowed_only_unconditionally(profile, allowed):
+    from pyrunc import seccomp
+    assert ("ppoll" in seccomp._allowed(profile["defaultAction"], profile.get("syscalls", []))) == allowed
+
+
 def test_default_errno_with_allow_list(runtime, make_bundle):
     prof = {"defaultAction": "SCMP_ACT_ERRNO",
             "syscalls": [{"names": ECHO_OK_SYSCALLS + ["write"], "action": "SCMP_ACT_ALLOW"}]}
