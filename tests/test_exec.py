@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from support import TEST_TMP, Bundle, base_config
+from support import TEST_TMP, Bundle, base_config, wait_exec
 
 MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 NS_NAMES = ("cgroup", "ipc", "mnt", "net", "pid", "pid_for_children", "time", "time_for_children",
@@ -44,7 +44,9 @@ def start(rt, b):
     rt.create(cid, b)
     rt("start", cid, check=True)
     assert rt.wait_status(cid, "running")
-    return cid, rt.state(cid)["pid"]
+    pid = rt.state(cid)["pid"]
+    wait_exec(pid, "sleep")
+    return cid, pid
 
 
 def error_msg(stderr):

@@ -186,6 +186,8 @@ def test_task_ps(ctr, limited):
     pids = [int(ln.split()[0]) for ln in lines(cp.stdout)[1:]]
     assert pid in pids, show(cp)
     # every listed PID is the container's: a sleep of the loop besides the init
+    # `start` returns before the init's execve (as runc's does)
+    assert wait_for(lambda: open(f"/proc/{pid}/comm").read().strip() == "sh", 5, 0.01)
     comms = {p: open(f"/proc/{p}/comm").read().strip() for p in pids if os.path.exists(f"/proc/{p}/comm")}
     assert comms.get(pid) == "sh", comms
     inits_ns = os.readlink(f"/proc/{pid}/ns/pid")

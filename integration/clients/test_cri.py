@@ -192,7 +192,8 @@ def test_container_running_on_this_runtime(pods, c1):
     assert cp.returncode == 0, show(cp)
     state = json.loads(cp.stdout)
     assert (state["status"], state["pid"]) == ("running", pid), state
-    assert open(f"/proc/{pid}/comm").read().strip() == "sh"
+    # `start` returns before the init's execve (as runc's does)
+    assert wait_for(lambda: open(f"/proc/{pid}/comm").read().strip() == "sh", 5, 0.01)
 
 
 def test_container_limits_in_cgroup(pods, c1):
