@@ -199,9 +199,9 @@ def _stage2(cfg):
     proc = spec.process
     # The parent's "go": the cgroups' limits are set, and it carries moved
     # network devices and idmapped mount trees. An init that joined its
-    # cgroups itself (see _enter_cgroups) and needs neither builds its rootfs,
+    # cgroups itself (see _enter_cgroups) and needs neither mounts its rootfs,
     # in its own mount namespace, while the parent sets the limits, and waits
-    # only before anything of the user's runs: hooks, the program.
+    # only before its device nodes and anything of the user's: hooks, the program.
     ahead = (cfg.cgroup_join is not None and cfg.cgroup_join.by_itself() and lx.has("mount")
              and not lx.ns("mount").path and not lx.net_devices and not idmapped_mounts(spec))
     msg = {} if ahead else chan.expect("go")
@@ -225,11 +225,15 @@ def _stage2(cfg):
         rootfd = rootfs.prepare(spec, procfd, log)
         prepared = _recv_prepared_mounts(chan, msg)
         rootfs.mount_all(spec, rootfd, procfd, cfg.bundle, log, prepared)
-        if devices.needs_setup_dev(spec):
-            devices.setup_dev(rootfd, lx.devices, cfg.new_user or any(
-                t == "user" for t, _ in (cfg.ns_fds or ())), log)
     if ahead:
         chan.expect("go")
+    # after "go" in both modes: the parent's device rules start with a deny of
+    # everything ("a" in v1, a new eBPF program in v2), and a mknod racing
+    # that gets EPERM even for a device the rules end up allowing
+    if devices.needs_setup_dev(spec):
+        with log.step("device nodes"):
+            devices.setup_dev(rootfd, lx.devices, cfg.new_user or any(
+                t == "user" for t, _ in (cfg.ns_fds or ())), log)
 
     if spec.hooks.prestart or spec.hooks.create_runtime:
         chan.send({"type": "hooks"})

@@ -543,10 +543,12 @@ def wait_hangup(fd, timeout_ms):
     last reader closed) or timeout_ms passed; True if it did. The raw ppoll
     syscall on every arch (libc's poll() is `poll` on some): a seccomp
     profile is asked about this one name (seccomp.RUNTIME_CALLS)."""
+    nr = _NR_ARCH.get("ppoll")
+    if nr is None:
+        return False  # an arch without a number here: no wait rather than no exec
     pfd = _PollFd(fd, 0, 0)  # no events asked: only the ones poll always reports
     ts = _Timespec(timeout_ms // 1000, timeout_ms % 1000 * 1000000)
-    n = _syscall(ctypes.c_long(_NR_ARCH["ppoll"]), ctypes.byref(pfd), ctypes.c_ulong(1), ctypes.byref(ts),
-                 None, ctypes.c_ulong(8))
+    n = _syscall(ctypes.c_long(nr), ctypes.byref(pfd), ctypes.c_ulong(1), ctypes.byref(ts), None, ctypes.c_ulong(8))
     return n > 0
 
 
