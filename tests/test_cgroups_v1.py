@@ -430,8 +430,11 @@ def test_memory_hog_oom_kill_counted_and_reported(rt, make_bundle):
     try:
         assert wait_for(lambda: out.read_text().count("\n") >= 1), "no first stats line"
         assert rt("start", c).returncode == 0
-        assert wait_for(lambda: "hog=" in Path(rt.workdir / f"{c}.out").read_text(), timeout=20)
-        assert Path(rt.workdir / f"{c}.out").read_text().strip() == "hog=137"
+        cout = Path(rt.workdir / f"{c}.out")
+        assert wait_for(lambda: "hog=" in cout.read_text(), timeout=20), (
+            rt.status(c), cout.read_text(), Path(rt.workdir / f"{c}.err").read_text(),
+            keyed(m + "/memory.oom_control"), rd(m + "/memory.failcnt"), rd(m + "/tasks"))
+        assert cout.read_text().strip() == "hog=137"
         assert int(keyed(m + "/memory.oom_control")["oom_kill"]) >= 1
         assert int(rd(m + "/memory.failcnt")) >= 1
         assert wait_for(lambda: '"type":"oom"' in out.read_text().replace(" ", ""), timeout=5), out.read_text()
