@@ -203,7 +203,6 @@ def _terminal_size(fd):
 
 def _copy_winsize(src, dst):
     try:
-        rows, cols = linux.get_winsize(src)
-        linux.set_winsize(dst, rows, cols)
+        set_size(dst, _terminal_size(src))
     except OSError:
         pass

@@ -173,24 +173,21 @@ class Container:
             posix.set_blocking(fd, True)
             if not data:
                 data = posix.read(fd, 1)
-            if data[:1] != b"0" or wait_exec:
+            held = data[:1] == b"0" and not wait_exec
+            if not held:
                 data += state.read_all(fd)
+            try:
+                posix.unlink(state.FIFO, dir_fd=d.fd)
+            except FileNotFoundError:
+                pass
         except BaseException:
             posix.close(fd)
             raise
-        if data[:1] != b"0" or wait_exec:
-            posix.close(fd)
-            fd = None
-        try:
-            posix.unlink(state.FIFO, dir_fd=d.fd)
-        except FileNotFoundError:
-            pass
-        except BaseException:
-            if fd is not None:
-                posix.close(fd)
-            raise
-        if data[:1] == b"0":
+        if held:
             return fd
+        posix.close(fd)
+        if data[:1] == b"0":
+            return None
         if data[:1] == b"E":
             raise PyruncError(data[1:].decode(errors="replace"))
         raise PyruncError("container init exited before starting the container process")

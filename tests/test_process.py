@@ -10,7 +10,6 @@ the host's /proc/<pid> of a started container.
 import os
 import shlex
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
