@@ -161,11 +161,14 @@ def rmdir_cgroup(d):
 
 def wait_exec(pid, comm, timeout=5.0):
     """`start` and `run -d` return before the init's execve, as runc's do:
-    wait until the container process is the program, not the runtime's init."""
+    wait until the container process is the program, not the runtime's init.
+    The kernel names the process (comm) before it places the new argv, so
+    /proc/PID/cmdline reads empty for a moment after comm changed: wait for both."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == comm:
+            if (Path(f"/proc/{pid}/comm").read_text().strip() == comm
+                    and Path(f"/proc/{pid}/cmdline").read_bytes()):
                 return
         except FileNotFoundError:
             break

@@ -491,6 +491,7 @@ def test_pid_file(runtime, sleeper):
         assert p.returncode == 0, p.stderr
         raw = pf.read_text()
         assert raw == str(pid) and raw.isdigit()  # bare PID, no newline
+        wait_exec(pid, "sleep")
         assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x00300\x00"
         assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{init}/ns/pid")
     finally:
