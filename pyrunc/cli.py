@@ -193,24 +193,29 @@ def cmd_create(g, v, args, log):
 def cmd_run(g, v, args, log):
     check_preserved_fds(_preserved(v), log)
     warm = _warm_up(g)
-    from . import container, parent
+    from . import container, parent, signals
     opts = _create_opts(g, v, args[0])
     created = parent.create(opts, log, warm)
     c = container.Container(created.dir, created.state)
+    fwd = None if v["detach"] else signals.Forwarder()
     try:
         c.start(log)
     except PyruncError:
+        if fwd is not None:
+            fwd.restore()
         if not v["keep"]:
             _force_destroy(c, log)
         raise
-    if v["detach"]:
+    if fwd is None:
         c.close()
         return 0
+    fwd.to(created.pid)
     if created.console is not None:
         from . import console
         code = console.proxy(created.console.receive(), created.pid, container.wait_exit)
     else:
         code = container.wait_exit(created.pid)
+    fwd.restore()
     if not v["keep"]:
         c.destroy(log)
     else:

@@ -373,40 +373,19 @@ class Container:
         return load_manager(st)
 
 
-def wait_exit(pid, forward=True):
-    """Foreground `run`: wait for our child `pid`, forwarding signals; exit code as runc."""
+def wait_exit(pid):
+    """Foreground `run`/`exec`: wait for our child `pid`; its exit code as runc's.
+    The caller forwards signals to it (signals.Forwarder) from before it ran."""
     stay()
-    handled = []
-    if forward:
-        def fwd(signum, frame):
-            try:
-                posix.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-        for name, num in signals.NAMES.items():
-            # uncatchable, child bookkeeping, and the synchronous faults that are ours
-            if name in ("KILL", "STOP", "CHLD", "CLD", "SEGV", "BUS", "FPE", "ILL", "TRAP", "SYS"):
-                continue
-            try:
-                handled.append((num, signals.handle(num, fwd)))
-            except (OSError, ValueError):
-                pass
-    try:
-        while True:
-            try:
-                got, status = posix.waitpid(-1, 0)
-            except ChildProcessError:
-                return 0
-            if got == pid:
-                code = posix.waitstatus_to_exitcode(status)
-                return code if code >= 0 else 128 - code
-            # an orphan re-parented to us (we are a subreaper): reaped, keep waiting
-    finally:
-        for num, h in handled:
-            try:
-                signals.handle(num, h)
-            except (OSError, ValueError):
-                pass
+    while True:
+        try:
+            got, status = posix.waitpid(-1, 0)
+        except ChildProcessError:
+            return 0
+        if got == pid:
+            code = posix.waitstatus_to_exitcode(status)
+            return code if code >= 0 else 128 - code
+        # an orphan re-parented to us (we are a subreaper): reaped, keep waiting
 
 
 def owner_name(uid):

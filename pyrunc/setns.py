@@ -187,14 +187,21 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
     own = None
     if flags & linux.CLONE_NEWPID:
         own = posix.open("/proc/self/ns/pid", posix.O_RDONLY | posix.O_CLOEXEC)
+    fwd = None if opts.detach else signals.Forwarder()
     try:
         if own is not None:
             linux.setns(pidfd, linux.CLONE_NEWPID, "setns pid")
         pid = join.fork(log) if join is not None else posix.fork()
         if pid == 0:
             parent_chan.close()
+            if fwd is not None:
+                fwd.reset()
             _child(child_chan, pidfd, flags & ~linux.CLONE_NEWPID, proc, capsets, opts, c.id, log,
                    console_fd, console_size, filt, root_fd, join)
+    except BaseException:
+        if fwd is not None:
+            fwd.restore()
+        raise
     finally:
         if join is not None:
             join.close()
@@ -226,19 +233,27 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
             raise ContainerError(STARTING + msg.get("msg", "exec failed"))
     except BaseException:
         _kill(pid)
+        if fwd is not None:
+            fwd.restore()
         raise
     finally:
         parent_chan.close()
         if agent is not None:
             agent.close()
-    if opts.pid_file:
-        state.write_pid_file(opts.pid_file, pid)
-    if opts.detach:
+    if fwd is None:
+        if opts.pid_file:
+            state.write_pid_file(opts.pid_file, pid)
         return 0
-    if receiver is not None:
-        from . import console
-        return console.proxy(receiver.receive(), pid, wait_exit)
-    return wait_exit(pid)
+    try:
+        fwd.to(pid)
+        if opts.pid_file:
+            state.write_pid_file(opts.pid_file, pid)
+        if receiver is not None:
+            from . import console
+            return console.proxy(receiver.receive(), pid, wait_exit)
+        return wait_exit(pid)
+    finally:
+        fwd.restore()
 
 
 def _init_root(pidfd, pid):

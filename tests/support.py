@@ -162,13 +162,15 @@ def rmdir_cgroup(d):
 def wait_exec(pid, comm, timeout=5.0):
     """`start` and `run -d` return before the init's execve, as runc's do:
     wait until the container process is the program, not the runtime's init.
-    The kernel names the process (comm) before it places the new argv, so
-    /proc/PID/cmdline reads empty for a moment after comm changed: wait for both."""
+    The kernel names the process (comm) before it commits its credentials and
+    places its argv, then its environment: /proc/PID/cmdline and environ read
+    empty for a moment after comm changed. Every test container has an env."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if (Path(f"/proc/{pid}/comm").read_text().strip() == comm
-                    and Path(f"/proc/{pid}/cmdline").read_bytes()):
+                    and Path(f"/proc/{pid}/cmdline").read_bytes()
+                    and Path(f"/proc/{pid}/environ").read_bytes()):
                 return
         except FileNotFoundError:
             break

@@ -133,6 +133,13 @@ def children(pid):
         return []
 
 
+def comm(pid):
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
 def proc_cgroups(pid):
     out = {}
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
@@ -273,7 +280,7 @@ def test_delete_force_of_running_container_removes_its_cgroups(rt, make_bundle):
     procs = [pid, *children(pid)]
     assert rt("delete", "--force", c).returncode == 0
     assert existing(want.values()) == []
-    assert all(gone(p) for p in procs)
+    assert wait_for(lambda: all(gone(p) for p in procs))
 
 
 def test_failed_create_leaves_no_cgroup(rt, make_bundle):
@@ -619,7 +626,9 @@ def test_update_flags_and_resources_json(rt, make_bundle, tmp_path):
 def test_ps_json_table_and_ps_options(rt, make_bundle):
     c = cid("ps")
     pid = run_detached(rt, make_bundle(["sh", "-c", "sleep 300 & sleep 300 & wait"]), c)
-    assert wait_for(lambda: len(children(pid)) == 2)
+    # a `&` child is a forked sh until its execve: wait for both to be sleep
+    assert wait_for(lambda: len(children(pid)) == 2
+                    and all(comm(k) == "sleep" for k in children(pid)))
     kids = children(pid)
     p = rt("ps", "--format", "json", c)
     assert p.returncode == 0, p.stderr
@@ -670,7 +679,7 @@ def test_events_interval_streams_and_ends_with_the_container(rt, make_bundle):
         ev = subprocess.Popen(rt.cmd("events", "--interval", "200ms", c), stdin=subprocess.DEVNULL,
                               stdout=fo, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(1.1)
+        assert wait_for(lambda: out.read_text().count("\n") >= 3, timeout=15), out.read_text()
         assert ev.poll() is None, "events --interval ended while the container runs"
     finally:
         ev.kill()

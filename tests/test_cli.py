@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from datetime import datetime, timezone
 
@@ -489,6 +490,26 @@ def test_run_forwards_sigterm(runtime, make_bundle):
             proc.kill()
             proc.wait()
     assert runtime.ids() == []
+
+
+FORWARDER = """
+import os, signal, subprocess
+from pyrunc import signals
+fwd = signals.Forwarder()
+os.kill(os.getpid(), signal.SIGUSR1)  # before the process runs: queued, not fatal
+os.kill(os.getpid(), signal.SIGTERM)
+child = subprocess.Popen(["sleep", "30"])
+fwd.to(child.pid)
+fwd.restore()
+print(child.wait(), len(fwd.pending))
+"""
+
+
+def test_signals_before_the_process_runs_are_queued_then_forwarded():
+    """runc buffers what `run` receives between create and start; so does pyrunc.
+    The first queued signal (USR1) is the one that ends the process."""
+    p = subprocess.run([sys.executable, "-c", FORWARDER], capture_output=True, text=True, timeout=30)
+    assert (p.returncode, p.stdout.split(), p.stderr) == (0, [str(-signal.SIGUSR1), "0"], "")
 
 
 def test_run_detach(runtime, bundle):

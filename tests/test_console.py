@@ -665,6 +665,35 @@ def test_foreground_run_tty_forwards_sigwinch(runtime, make_bundle, outer):
     assert termios.tcgetattr(o.slave) == o.before
 
 
+# a signal to the foreground runtime while it proxies the terminal reaches the
+# process, as with runc; it must not end the runtime with the container still running
+SCRIPT_TERM = "trap 'echo got-term; exit 5' TERM; echo ready; while :; do sleep 0.05; done"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_foreground_run_tty_forwards_signals(runtime, make_bundle, outer, sig):
+    b = make_bundle(config=tty_config(SCRIPT_TERM.replace("TERM", signal.Signals(sig).name[3:])))
+    o = outer("run", "--bundle", b, new_id())
+    o.term.expect("ready\n")
+    o.proc.send_signal(sig)
+    assert o.wait() == 5
+    assert "got-term" in o.term.drain()
+    assert termios.tcgetattr(o.slave) == o.before
+    assert_nothing_left(runtime, b)
+
+
+def test_foreground_exec_tty_forwards_signals(runtime, make_bundle, outer):
+    b = make_bundle(["sleep", "300"])
+    cid = start_sleeper(runtime, b)
+    o = outer("exec", "-t", cid, *sh(SCRIPT_TERM))
+    o.term.expect("ready\n")
+    o.proc.send_signal(signal.SIGTERM)
+    assert o.wait() == 5
+    assert "got-term" in o.term.drain()
+    assert termios.tcgetattr(o.slave) == o.before
+    assert container_procs(runtime, cid) == [runtime.state(cid)["pid"]]
+
+
 def test_foreground_run_tty_size_from_the_start(runtime, make_bundle, outer):
     b = make_bundle(config=tty_config(SCRIPT_SIZE_AT_START, consoleSize={"height": 5, "width": 6}))
     o = outer("run", "--bundle", b, new_id(), rows=33, cols=77)

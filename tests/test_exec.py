@@ -38,14 +38,14 @@ def new_id():
     return "ex-" + uuid.uuid4().hex[:10]
 
 
-def start(rt, b):
-    """create + start a `sleep 300` container; (id, host PID of its init)."""
+def start(rt, b, comm="sleep"):
+    """create + start a container; (id, host PID of its init) once it runs `comm`."""
     cid = new_id()
     rt.create(cid, b)
     rt("start", cid, check=True)
     assert rt.wait_status(cid, "running")
     pid = rt.state(cid)["pid"]
-    wait_exec(pid, "sleep")
+    wait_exec(pid, comm)
     return cid, pid
 
 
@@ -261,11 +261,7 @@ def test_host_pid_differs_from_container_pid(runtime, sleeper):
     p, pid, _ = exec_detached(runtime, cid, *sh("echo $$ > /tmp/mypid; exec sleep 300"))
     try:
         assert p.returncode == 0, p.stderr
-        for _ in range(200):
-            f = b.rootfs / "tmp" / "mypid"
-            if f.exists() and f.read_text().strip():
-                break
-            time.sleep(0.01)
+        wait_exec(pid, "sleep")  # the echo came before the exec
         inner = int((b.rootfs / "tmp" / "mypid").read_text())
         assert inner != pid
         nspid = [ln.split()[1:] for ln in host_status(pid).splitlines() if ln.startswith("NSpid:")][0]
@@ -514,10 +510,7 @@ def test_detach_keeps_running(runtime, sleeper):
         ps = runtime("ps", "--format", "json", cid)
         assert ps.returncode == 0, ps.stderr
         assert sorted(json.loads(ps.stdout)) == sorted([init, pid])
-        for _ in range(200):
-            if (b.rootfs / "tmp" / "detached").exists():
-                break
-            time.sleep(0.01)
+        wait_exec(pid, "sleep")  # the echo came before the exec
         assert (b.rootfs / "tmp" / "detached").read_text() == "started\n"
         assert Path(f"/proc/{pid}/cmdline").read_bytes() == b"sleep\x00300\x00"
     finally:
@@ -652,7 +645,7 @@ def test_empty_command_wording(runtime, sleeper):
 
 
 PROBE = ("bb=$(stat -L -c %d:%i /bin/busybox); echo READY; n=0; "
-         "while [ ! -e /tmp/stop ] && [ $n -lt 3000 ]; do n=$((n+1)); "
+         "while [ ! -e /tmp/stop ] && [ $n -lt 100000 ]; do n=$((n+1)); "
          "for p in /proc/[0-9]*; do "
          "(echo x >> $p/exe) 2>/dev/null && echo OPENED $p; "
          "s=$(stat -L -c %d:%i $p/exe 2>/dev/null) && [ \"$s\" != \"$bb\" ] && echo FOREIGN $p $s; "
@@ -683,7 +676,7 @@ def test_container_cannot_reach_runtime_binary(request, make_bundle, privileged,
     exe = os.path.realpath(sys.executable if which == "pyrunc" else runtime.binary)
     size, sha = os.path.getsize(exe), _sha(exe)
     try:
-        cid, _ = start(runtime, b)
+        cid, _ = start(runtime, b, comm="sh")  # the probe must still run during the execs
         out = runtime.workdir / f"{cid}.out"
         for _ in range(500):
             if "READY" in out.read_text():
@@ -693,6 +686,7 @@ def test_container_cannot_reach_runtime_binary(request, make_bundle, privileged,
         for _ in range(20):
             p = runtime("exec", cid, "true")
             assert p.returncode == 0, p.stderr
+        assert "DONE" not in out.read_text(), "the probe ended before the execs did"
         (b.rootfs / "tmp" / "stop").write_text("")
         for _ in range(1000):
             if "DONE" in out.read_text():

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from support import REPO, TEST_TMP, base_config
+from support import REPO, TEST_TMP, base_config, wait_exec
 
 import test_console as tc  # ConsoleSocket / Term: the console-socket client as conmon has it
 
@@ -700,6 +700,7 @@ def test_preserve_fds_with_holes_never_hands_over_runtime_fds(runtime, make_bund
         except subprocess.TimeoutExpired:
             pytest.fail(f"start hung; the waiting init holds the runtime's fds {runtime_fds}")
         assert wait_for(lambda: "===" in out.read_text() or "->" in out.read_text())
+        wait_exec(init, "sleep")  # the listing is complete once the script exec'd
         fds = _fd_lines(out.read_text())
         assert sorted(fds) == [0, 1, 2, 7] and fds[7] == str(vic), out.read_text()
     finally:

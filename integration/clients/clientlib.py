@@ -80,6 +80,18 @@ def wait_for(fn, timeout=10.0, interval=0.1):
         time.sleep(interval)
 
 
+def handles(pid, sig, ignored=False):
+    """Whether `pid` has a handler for `sig` (SigCgt), or ignores it (SigIgn). A
+    signal sent before a shell ran its `trap` kills it, or is dropped by a PID 1."""
+    field = "SigIgn:" if ignored else "SigCgt:"
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(ln.split()[1], 16) for ln in f if ln.startswith(field))
+    except (OSError, StopIteration):
+        return False
+    return bool(mask & (1 << (sig - 1)))
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)

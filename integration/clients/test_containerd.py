@@ -10,11 +10,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 
 import pytest
 
-from clientlib import (BUSYBOX, CAP_NET_RAW_BIT, CAPEFF_CTR_DEFAULT, DEBIAN, alive, capeff, cgroup_dirs,
+from clientlib import (BUSYBOX, CAP_NET_RAW_BIT, CAPEFF_CTR_DEFAULT, DEBIAN, alive, capeff, cgroup_dirs, handles,
                        cgroup_value, lines, show, tty_run, wait_for)
 
 pytestmark = pytest.mark.clients
@@ -49,11 +50,14 @@ class Ctr:
         return self("run", "--rm", "--runc-binary", self.rt.path, *args, image, self.new_id(), *cmd,
                     timeout=timeout)
 
-    def detached(self, *args, cmd=("sh", "-c", LOOP)):
+    def detached(self, *args, cmd=("sh", "-c", LOOP), trap=signal.SIGTERM):
+        """Start a detached task, wait until it runs and its init handles `trap` (None: no trap)."""
         cid = self.new_id()
         cp = self("run", "-d", "--runc-binary", self.rt.path, *args, BUSYBOX, cid, *cmd)
         assert cp.returncode == 0, show(cp)
         assert wait_for(lambda: self.task(cid)[1] == "RUNNING"), self.task(cid)
+        if trap is not None:
+            assert wait_for(lambda: handles(self.task(cid)[0], trap), 10, 0.01), f"{cid}: no trap for {trap}"
         return cid
 
     def task(self, cid):
@@ -188,11 +192,15 @@ def test_task_ps(ctr, limited):
     # every listed PID is the container's: a sleep of the loop besides the init
     # `start` returns before the init's execve (as runc's does)
     assert wait_for(lambda: open(f"/proc/{pid}/comm").read().strip() == "sh", 5, 0.01)
-    comms = {p: open(f"/proc/{p}/comm").read().strip() for p in pids if os.path.exists(f"/proc/{p}/comm")}
+    comms, nss = {}, {}
+    for p in pids:
+        try:  # a `sleep 0.2` of the loop may be gone by now
+            comms[p] = open(f"/proc/{p}/comm").read().strip()
+            nss[p] = os.readlink(f"/proc/{p}/ns/pid")
+        except FileNotFoundError:
+            continue
     assert comms.get(pid) == "sh", comms
-    inits_ns = os.readlink(f"/proc/{pid}/ns/pid")
-    for p in comms:
-        assert os.readlink(f"/proc/{p}/ns/pid") == inits_ns, (p, comms)
+    assert set(nss.values()) == {nss[pid]}, (nss, comms)
 
 
 def test_task_metrics_memory(ctr, limited):
@@ -268,7 +276,7 @@ def test_kill_term_then_delete(ctr):
 
 
 def test_kill_all_sigkill_exit_137(ctr):
-    cid = ctr.detached(cmd=("sh", "-c", "sleep 1000 & sleep 1000"))
+    cid = ctr.detached(cmd=("sh", "-c", "sleep 1000 & sleep 1000"), trap=None)
     ps = lambda: [int(ln.split()[0]) for ln in lines(ctr("task", "ps", cid).stdout)[1:]]
     pids = wait_for(lambda: (lambda p: p if len(p) >= 2 else None)(ps()), 5)
     assert pids, ps()

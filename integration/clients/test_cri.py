@@ -11,13 +11,14 @@ import base64
 import itertools
 import json
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from clientlib import BUSYBOX, CLIENT_TOOLS, alive, cgroup_dirs, cgroup_value, lines, show, wait_for
+from clientlib import BUSYBOX, CLIENT_TOOLS, alive, cgroup_dirs, cgroup_value, handles, lines, show, wait_for
 
 pytestmark = pytest.mark.clients
 
@@ -210,7 +211,7 @@ def test_container_limits_in_cgroup(pods, c1):
 
 def test_exec_sync_output(pods, c1):
     rc, out, err = execsync(pods.cri, c1, "sh", "-c",
-                            'echo $FOO; echo $$; cat /proc/[0-9]*/cmdline | tr "\\0" " "; echo; echo to-stderr >&2')
+                            'echo $FOO; echo $$; cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\\0" " "; echo; echo to-stderr >&2')
     o = lines(out)
     # the pod's PID namespace: the exec sees the container's loop (and the pod's pause as PID 1)
     assert rc == 0 and o[0] == "bar" and o[1] != "1" and "trap" in o[2], (rc, out, err)
@@ -257,6 +258,8 @@ def test_update_container_resources(fresh, pod):
 def test_stop_sigterm_then_remove(fresh, pod):
     cid = fresh.container(*pod, "c-stop")
     pid = fresh.pid(cid)
+    # the pod shares one PID namespace: the shell is no PID 1, a TERM before its trap kills it
+    assert wait_for(lambda: handles(pid, signal.SIGTERM), 10, 0.01)
     dirs = cgroup_dirs(pid)
     t0 = time.monotonic()
     fresh.cri("StopContainer", container_id=cid, timeout=20)
@@ -277,6 +280,7 @@ def test_stop_sigterm_then_remove(fresh, pod):
 def test_stop_kills_after_timeout(fresh, pod):
     cid = fresh.container(*pod, "c-stubborn", command=("sh", "-c", 'trap "" TERM; while :; do sleep 0.2; done'))
     pid = fresh.pid(cid)
+    assert wait_for(lambda: handles(pid, signal.SIGTERM, ignored=True), 10, 0.01)
     fresh.cri("StopContainer", container_id=cid, timeout=1)
     st = fresh.status(cid)["status"]
     assert (st["state"], st.get("exit_code", 0)) == ("CONTAINER_EXITED", 137), st

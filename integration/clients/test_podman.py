@@ -10,11 +10,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import time
 
 import pytest
 
-from clientlib import (BUSYBOX, CAP_NET_RAW_BIT, CAPEFF_PODMAN_DEFAULT, DEBIAN, alive, capeff,
+from clientlib import (BUSYBOX, CAP_NET_RAW_BIT, CAPEFF_PODMAN_DEFAULT, DEBIAN, alive, capeff, handles,
                        cgroup_dirs, cgroup_value, lines, run, show, tty_run, wait_for)
 
 pytestmark = pytest.mark.clients
@@ -48,12 +49,15 @@ class Podman:
         return self("run", "--rm", "--network", "none", "--name", self.new_name(), *args, image, *cmd,
                     timeout=timeout, input=input)
 
-    def detached(self, *args, cmd=("sh", "-c", LOOP), image=BUSYBOX):
-        """Start a detached container, wait until podman sees it running; returns its name."""
+    def detached(self, *args, cmd=("sh", "-c", LOOP), image=BUSYBOX, trap=signal.SIGTERM):
+        """Start a detached container, wait until podman sees it running and its init
+        handles `trap` (None: no trap); returns its name."""
         name = self.new_name()
         cp = self("run", "-d", "--network", "none", "--name", name, *args, image, *cmd)
         assert cp.returncode == 0, show(cp)
         assert wait_for(lambda: self.status(name) == "running"), f"{name}: {self.status(name)}"
+        if trap is not None:
+            assert wait_for(lambda: handles(self.pid(name), trap), 10, 0.01), f"{name}: no trap for {trap}"
         return name
 
     def inspect(self, name, fmt):
@@ -283,11 +287,14 @@ def test_logs(pm, limited):
 
 
 def test_top(pm, limited):
-    cp = pm("top", limited, "pid", "args")
-    assert cp.returncode == 0, show(cp)
-    rows = [ln.split(None, 1) for ln in lines(cp.stdout)[1:]]
-    assert any(r[0] == "1" and "trap" in r[1] for r in rows), show(cp)
-    assert any("sleep" in r[1] for r in rows), show(cp)
+    def rows():
+        cp = pm("top", limited, "pid", "args")
+        assert cp.returncode == 0, show(cp)
+        return [ln.split(None, 1) for ln in lines(cp.stdout)[1:]]
+    # the loop's sleep exists only while it sleeps, and is a forked sh until its exec
+    got = wait_for(lambda: (lambda r: r if any("sleep" in x[1] for x in r) else None)(rows()))
+    assert got, rows()
+    assert any(r[0] == "1" and "trap" in r[1] for r in got), got
 
 
 def test_stats_memory_usage(pm, limited):
@@ -354,7 +361,7 @@ def test_kill_exit_137(pm):
 
 
 def test_kill_signal_reaches_init(pm):
-    name = pm.detached(cmd=("sh", "-c", 'trap "exit 42" USR1; while :; do sleep 0.2; done'))
+    name = pm.detached(cmd=("sh", "-c", 'trap "exit 42" USR1; while :; do sleep 0.2; done'), trap=signal.SIGUSR1)
     cp = pm("kill", "-s", "USR1", name)
     assert cp.returncode == 0, show(cp)
     got = wait_for(lambda: (lambda s: s if s and s.startswith("exited") else None)(
@@ -375,7 +382,7 @@ def test_rm_stopped_container(pm):
 
 
 def test_rm_force_running(pm):
-    name = pm.detached(cmd=("sleep", "1000"))
+    name = pm.detached(cmd=("sleep", "1000"), trap=None)
     pid, cid = pm.pid(name), pm.cid(name)
     dirs = cgroup_dirs(pid)
     assert dirs
