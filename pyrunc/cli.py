@@ -200,21 +200,22 @@ def cmd_run(g, v, args, log):
     fwd = None if v["detach"] else signals.Forwarder()
     try:
         c.start(log)
-    except PyruncError:
+        if fwd is None:
+            c.close()
+            return 0
+        fwd.to(created.pid)
+        if created.console is not None:
+            from . import console
+            code = console.proxy(created.console.receive(), created.pid, container.wait_exit)
+        else:
+            code = container.wait_exit(created.pid)
+    except BaseException:
+        # as runc's run: a container it failed to start or to follow goes (not with --keep)
         if fwd is not None:
             fwd.restore()
         if not v["keep"]:
             _force_destroy(c, log)
         raise
-    if fwd is None:
-        c.close()
-        return 0
-    fwd.to(created.pid)
-    if created.console is not None:
-        from . import console
-        code = console.proxy(created.console.receive(), created.pid, container.wait_exit)
-    else:
-        code = container.wait_exit(created.pid)
     fwd.restore()
     if not v["keep"]:
         c.destroy(log)

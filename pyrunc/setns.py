@@ -240,20 +240,23 @@ def _spawn(c, proc, lx, pidfd, opts, log, wait_exit):
         parent_chan.close()
         if agent is not None:
             agent.close()
-    if fwd is None:
-        if opts.pid_file:
-            state.write_pid_file(opts.pid_file, pid)
-        return 0
     try:
-        fwd.to(pid)
+        if fwd is not None:
+            fwd.to(pid)
         if opts.pid_file:
             state.write_pid_file(opts.pid_file, pid)
+        if fwd is None:
+            return 0
         if receiver is not None:
             from . import console
             return console.proxy(receiver.receive(), pid, wait_exit)
         return wait_exit(pid)
+    except BaseException:
+        _kill(pid)  # runc's terminate(): a process it failed to follow does not stay
+        raise
     finally:
-        fwd.restore()
+        if fwd is not None:
+            fwd.restore()
 
 
 def _init_root(pidfd, pid):

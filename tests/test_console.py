@@ -694,6 +694,32 @@ def test_foreground_exec_tty_forwards_signals(runtime, make_bundle, outer):
     assert container_procs(runtime, cid) == [runtime.state(cid)["pid"]]
 
 
+def _unwritable_stdout(runtime, *args):
+    """The foreground runtime proxying a pty to a stdout it cannot write (EBADF)."""
+    ro = runtime.workdir / "read-only-stdout"
+    ro.write_text("")
+    with open(ro, "rb") as fo:
+        return runtime(*args, stdin=subprocess.DEVNULL, stdout=fo, stderr=subprocess.PIPE)
+
+
+def test_foreground_run_tty_failing_proxy_leaves_nothing(runtime, make_bundle):
+    # runc's run destroys a container it failed to follow; its process must not outlive us
+    b = make_bundle(config=tty_config("echo ready; trap '' HUP TERM; sleep 300"))
+    p = _unwritable_stdout(runtime, "run", "--bundle", b, new_id())
+    assert p.returncode == 1
+    assert "bad file descriptor" in p.stderr, p.stderr
+    assert_nothing_left(runtime, b)
+
+
+def test_foreground_exec_tty_failing_proxy_kills_the_process(runtime, make_bundle):
+    b = make_bundle(["sleep", "300"])
+    cid = start_sleeper(runtime, b)
+    p = _unwritable_stdout(runtime, "exec", "-t", cid, *sh("echo ready; trap '' HUP TERM; sleep 300"))
+    assert p.returncode == 255  # runc exec's status for its own failures
+    assert "bad file descriptor" in p.stderr, p.stderr
+    assert container_procs(runtime, cid) == [runtime.state(cid)["pid"]]
+
+
 def test_foreground_run_tty_size_from_the_start(runtime, make_bundle, outer):
     b = make_bundle(config=tty_config(SCRIPT_SIZE_AT_START, consoleSize={"height": 5, "width": 6}))
     o = outer("run", "--bundle", b, new_id(), rows=33, cols=77)
